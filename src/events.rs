@@ -1,0 +1,168 @@
+//! The one typed event stream every part publishes to and every screen follows.
+//!
+//! Each event gets a sequence number when it is published; the bus keeps the most recent ones so that a
+//! subscriber that lost its connection resumes from the last sequence number it saw, with no gap and no
+//! duplicate.
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Instant;
+use tokio::sync::broadcast;
+
+/// Which side of the call an audio-derived event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Caller,
+    Agent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscriptKind {
+    Partial,
+    Final,
+}
+
+/// How a DTMF key reached koe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DtmfMethod {
+    Rfc4733,
+    SipInfo,
+    Inband,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    CallStarted {
+        from: String,
+        to: String,
+    },
+    CallAnswered {
+        codec: String,
+    },
+    DtmfReceived {
+        key: char,
+        method: DtmfMethod,
+    },
+    CallHeld,
+    CallResumed,
+    Transcript {
+        channel: Channel,
+        kind: TranscriptKind,
+        utterance_id: u64,
+        text: String,
+        start_ms: u64,
+        end_ms: u64,
+    },
+    CallEnded {
+        cause: String,
+        hangup_by: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub call_id: String,
+    /// Milliseconds since the process started (monotonic).
+    pub ts_ms: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Publishes events in order and replays recent history to late subscribers.
+pub struct EventBus {
+    started: Instant,
+    inner: Mutex<History>,
+    tx: broadcast::Sender<Event>,
+}
+
+struct History {
+    next_seq: u64,
+    recent: VecDeque<Event>,
+    capacity: usize,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        EventBus {
+            started: Instant::now(),
+            inner: Mutex::new(History {
+                next_seq: 1,
+                recent: VecDeque::new(),
+                capacity,
+            }),
+            tx,
+        }
+    }
+
+    /// Stamps the event with the next sequence number and sends it to every subscriber.
+    pub fn publish(&self, call_id: &str, kind: EventKind) -> u64 {
+        let mut h = self.inner.lock().expect("event history lock");
+        let event = Event {
+            seq: h.next_seq,
+            call_id: call_id.to_string(),
+            ts_ms: self.started.elapsed().as_millis() as u64,
+            kind,
+        };
+        h.next_seq += 1;
+        if h.recent.len() == h.capacity {
+            h.recent.pop_front();
+        }
+        h.recent.push_back(event.clone());
+        // Sent under the lock so that the live stream is in sequence order; no receiver is not an error.
+        let _ = self.tx.send(event.clone());
+        event.seq
+    }
+
+    /// Events after `after_seq` still in history, and a receiver for what follows them.
+    pub fn subscribe_from(&self, after_seq: u64) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let h = self.inner.lock().expect("event history lock");
+        let backlog = h.recent.iter().filter(|e| e.seq > after_seq).cloned().collect();
+        (backlog, self.tx.subscribe())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_has_no_gap_and_no_duplicate() {
+        let bus = EventBus::new(100);
+        for _ in 0..5 {
+            bus.publish("c1", EventKind::CallHeld);
+        }
+        let (backlog, mut rx) = bus.subscribe_from(3);
+        assert_eq!(backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
+        bus.publish("c1", EventKind::CallResumed);
+        assert_eq!(rx.try_recv().unwrap().seq, 6);
+    }
+
+    #[test]
+    fn json_shape_is_flat_and_tagged() {
+        let bus = EventBus::new(4);
+        bus.publish(
+            "abc",
+            EventKind::DtmfReceived {
+                key: '5',
+                method: DtmfMethod::Rfc4733,
+            },
+        );
+        let (ev, _) = bus.subscribe_from(0);
+        let json = serde_json::to_value(&ev[0]).unwrap();
+        assert_eq!(json["type"], "DtmfReceived");
+        assert_eq!(json["call_id"], "abc");
+        assert_eq!(json["key"], "5");
+        assert_eq!(json["method"], "rfc4733");
+    }
+}

@@ -1,0 +1,16 @@
+//! koe (声): a voice gateway for a customer-support line.
+//!
+//! Data flows one way: network (`sip`, `media`) → `call` → `events` → `store` and `web`.
+//! The protocol and signal-processing cores are sans-IO state machines; sockets, clocks and files live
+//! at the edges (`sip::endpoint`, `call`, `web`).
+#![forbid(unsafe_code)]
+
+pub mod asr;
+pub mod call;
+pub mod config;
+pub mod events;
+pub mod media;
+pub mod metrics;
+pub mod sip;
+pub mod store;
+pub mod web;

@@ -1,0 +1,3 @@
+//! Storage of call records and transcripts (SQLite by default, through sqlx).
+mod record;
+pub use record::*;
