@@ -5,13 +5,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audio;
-pub mod koe;
+pub mod gateway;
 pub mod net;
 pub mod peers;
 pub mod sipp;
 
 pub use audio::*;
-pub use koe::Koe;
+pub use gateway::Koe;
 pub use net::*;
 pub use peers::*;
 pub use sipp::{Sipp, SippOutcome};

@@ -175,6 +175,12 @@ pub struct SippRun {
 }
 
 impl SippRun {
+    /// Ends SIPp now (its call is abandoned) and returns what it left.
+    pub fn kill(mut self) -> SippOutcome {
+        let _ = self.child.kill();
+        self.wait()
+    }
+
     pub fn wait(mut self) -> SippOutcome {
         // SIPp's own -timeout ends it; the deadline only guards against a hung SIPp.
         let status = loop {
