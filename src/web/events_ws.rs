@@ -5,8 +5,11 @@
 //! it. The bookkeeping is the pure [`Cursor`]; the socket loop around it only moves frames.
 
 use super::AppState;
+use super::error::ApiError;
 use crate::events::{Event, EventBus};
 use axum::Extension;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -127,17 +130,19 @@ impl Cursor {
 }
 
 pub async fn handler(
-    ws: WebSocketUpgrade,
     State(state): State<AppState>,
     Extension(shutdown): Extension<CancellationToken>,
-    Query(params): Query<EventsParams>,
-) -> Response {
-    ws.on_upgrade(move |socket| async move {
+    params: Result<Query<EventsParams>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let ws = ws.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok(ws.on_upgrade(move |socket| async move {
         let end = stream(socket, &state.events, params, shutdown).await;
         if let Err(e) = end {
             tracing::debug!(error = %e, "event subscriber gone");
         }
-    })
+    }))
 }
 
 /// Why the socket loop stopped, when it was not a clean end.

@@ -47,6 +47,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/api/calls/{id}/transcript", get(calls::transcript))
         .route("/api/calls/{id}/recording", get(calls::recording))
         .route("/api/events", get(events_ws::handler))
+        .fallback(|| async { ApiError::NotFound("route".to_string()) })
         .layer(Extension(shutdown))
         .with_state(state)
 }

@@ -191,6 +191,17 @@ async fn calls_list_get_and_errors() {
             .error()
             .contains("bogus")
     );
+    let bad_after = get(s.addr, "/api/events?after=soon").await;
+    assert_eq!(bad_after.status, 400);
+    assert!(bad_after.error().contains("after"), "{}", bad_after.error());
+    let not_ws = get(s.addr, "/api/events").await;
+    assert_eq!(not_ws.status, 400);
+    assert!(not_ws.error().contains("upgrade"), "{}", not_ws.error());
+    let no_route = get(s.addr, "/api/nothing-here").await;
+    assert_eq!(
+        (no_route.status, no_route.error()),
+        (404, "route not found".into())
+    );
 }
 
 #[tokio::test]
@@ -391,16 +402,20 @@ async fn events_without_after_are_live_only() {
     bus.publish("c1", EventKind::CallHeld);
     let mut ws = connect(s.addr, "").await;
     // The subscription starts when the upgrade completes on the server: publish until one arrives.
-    let first = loop {
-        let seq = bus.publish("c1", EventKind::CallResumed);
-        if let Ok(Some(Ok(WsMessage::Text(text)))) =
-            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
-        {
-            let ev: Event = serde_json::from_str(text.as_str()).unwrap();
-            assert!(ev.seq > 1 && ev.seq <= seq, "history is not replayed: {ev:?}");
-            break ev.seq;
+    let first = tokio::time::timeout(WAIT, async {
+        loop {
+            let seq = bus.publish("c1", EventKind::CallResumed);
+            if let Ok(Some(Ok(WsMessage::Text(text)))) =
+                tokio::time::timeout(Duration::from_millis(50), ws.next()).await
+            {
+                let ev: Event = serde_json::from_str(text.as_str()).unwrap();
+                assert!(ev.seq > 1 && ev.seq <= seq, "history is not replayed: {ev:?}");
+                return ev.seq;
+            }
         }
-    };
+    })
+    .await
+    .unwrap();
     let next_seq = bus.publish("c1", EventKind::CallHeld);
     // Events published while waiting, then the last one: all in order, none skipped.
     for seq in first + 1..=next_seq {
