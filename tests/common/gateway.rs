@@ -126,7 +126,8 @@ impl Koe {
 
     /// Every call record, newest first.
     pub fn calls(&self) -> Vec<CallRecord> {
-        serde_json::from_value(self.http_get_json("/api/calls")).expect("/api/calls is a list of CallRecord")
+        serde_json::from_value(self.http_get_json("/api/calls")["calls"].clone())
+            .expect("/api/calls has a list of CallRecord")
     }
 
     pub fn call(&self, call_id: &str) -> CallRecord {
