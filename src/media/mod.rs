@@ -7,3 +7,5 @@ pub mod inband;
 pub mod jitter;
 pub mod latch;
 pub mod prompt;
+pub mod recorder;
+pub mod rtcp;
