@@ -171,8 +171,8 @@ fn inband_and_long_call_scenarios_answer_the_callee_bye() {
     server.wait().assert_success();
     let rtp = sink.finish();
     assert!(
-        (240..=260).contains(&rtp.pt(0)),
-        "5 s of speech with tones: {rtp:?}"
+        (230..=320).contains(&rtp.pt(0)),
+        "~5 s of speech with tones: {rtp:?}"
     );
     assert_eq!(rtp.pt(101), 0, "no telephone events: {rtp:?}");
 
