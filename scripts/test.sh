@@ -10,8 +10,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Build: cmake/clang/libclang for whisper-rs. Peers: sip-tester (SIPp), baresip-core (its stdio, g711,
 # aufile, sndfile and menu modules), python3-pip (pjsua2). Audio: sox, npm (fetches jfk.wav with `npm pack`).
 # Browser tests: chromium and its driver.
-apt_packages=(cmake clang libclang-dev pkg-config sip-tester baresip-core sox python3-pip npm
+apt_packages=(cmake clang libclang-dev pkg-config sip-tester baresip-core sox python3-pip
     chromium chromium-driver)
+# npm: only where no Node.js is installed (a NodeSource nodejs ships its own npm and conflicts with Debian's).
+command -v npm > /dev/null || apt_packages+=(npm)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

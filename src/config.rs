@@ -27,6 +27,8 @@ pub struct SipConfig {
     /// Whether to listen on TCP as well as UDP.
     pub tcp: bool,
     pub user_agent: String,
+    /// RFC 3261 T1 (round-trip estimate): retransmission intervals and Timer H (64×T1) derive from it.
+    pub t1_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +70,8 @@ pub struct DataConfig {
 pub struct CallsConfig {
     /// On SIGTERM/SIGINT, how long calls in progress may go on before they are hung up.
     pub drain_timeout_s: u64,
+    /// How long koe lets the caller hear ringing before it answers.
+    pub answer_delay_ms: u64,
     /// The demo behaviour hangs up after this many seconds.
     pub max_duration_s: u64,
     /// Seconds with no key pressed before the demo behaviour hangs up.

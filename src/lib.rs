@@ -11,6 +11,7 @@ pub mod config;
 pub mod events;
 pub mod media;
 pub mod metrics;
+pub mod serve;
 pub mod sip;
 pub mod store;
 pub mod web;

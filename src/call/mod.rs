@@ -1,1 +1,164 @@
-//! TODO
+//! Calls: the manager that turns SIP call events into one task per call, and what those tasks share.
+
+pub mod demo;
+pub mod ports;
+pub mod session;
+
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::media::prompt;
+use crate::metrics::Metrics;
+use crate::sip::core::{CallEvent, Command, HangupBy};
+use crate::sip::endpoint::SipHandle;
+use crate::sip::sdp::Negotiated;
+use crate::store::{Store, now_ms};
+use ports::PortPool;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+/// What the SIP side tells a call task.
+#[derive(Debug)]
+pub enum CallInput {
+    Confirmed,
+    MediaChanged(Negotiated),
+    Dtmf(char),
+    Ended { by: HangupBy, cause: String },
+}
+
+/// Prompts loaded once at start (mono 8 kHz), shared by every call.
+pub struct Prompts {
+    pub welcome: Arc<[i16]>,
+    pub digits: HashMap<char, Arc<[i16]>>,
+}
+
+impl Prompts {
+    pub fn load(welcome: &Path, digits_dir: &Path) -> Result<Self, prompt::PromptError> {
+        let mut digits = HashMap::new();
+        for k in "0123456789*#".chars() {
+            let name = match k {
+                '*' => "star".to_string(),
+                '#' => "pound".to_string(),
+                d => d.to_string(),
+            };
+            digits.insert(k, prompt::load_wav(&digits_dir.join(format!("{name}.wav")))?.into());
+        }
+        Ok(Prompts { welcome: prompt::load_wav(welcome)?.into(), digits })
+    }
+}
+
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub events: Arc<EventBus>,
+    pub metrics: Arc<Metrics>,
+    pub sip: SipHandle,
+    pub prompts: Prompts,
+    pub ports: Arc<PortPool>,
+    pub data_dir: PathBuf,
+}
+
+impl Shared {
+    /// Where a call's recording goes: (path relative to the data dir, absolute path).
+    pub fn recording_path(&self, call_id: &str) -> (String, PathBuf) {
+        let safe: String = call_id
+            .chars()
+            .take(96)
+            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+            .collect();
+        let dir = self.data_dir.join("recordings");
+        let mut name = format!("{safe}.wav");
+        let mut n = 1;
+        while dir.join(&name).exists() {
+            n += 1;
+            name = format!("{safe}-{n}.wav");
+        }
+        (format!("recordings/{name}"), dir.join(name))
+    }
+
+    /// The RTP address for koe's SDP: configured external or advertised address, else the one the caller
+    /// reaches koe's SIP on. Never 0.0.0.0.
+    fn advertised_media(&self, port: u16, caller: SocketAddr) -> SocketAddr {
+        let m = &self.config.media;
+        let configured = [&m.external_ip, &m.advertise_ip].into_iter().find_map(|s| s.parse::<IpAddr>().ok());
+        let ip = configured
+            .or((!m.bind_ip.is_unspecified()).then_some(m.bind_ip))
+            .or_else(|| crate::sip::endpoint::route_source(caller))
+            .unwrap_or(caller.ip());
+        SocketAddr::new(ip, port)
+    }
+}
+
+/// Routes SIP call events to call tasks until `events` closes. `hangup_all` ends the calls left when
+/// the drain timeout expires.
+pub async fn run_manager(
+    shared: Arc<Shared>,
+    mut events: mpsc::UnboundedReceiver<CallEvent>,
+    tracker: TaskTracker,
+    hangup_all: CancellationToken,
+) {
+    let mut calls: HashMap<String, mpsc::UnboundedSender<CallInput>> = HashMap::new();
+    let mut hung_up = false;
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => match e { Some(e) => e, None => break },
+            _ = hangup_all.cancelled(), if !hung_up => {
+                hung_up = true;
+                for id in calls.keys() {
+                    shared.sip.command(Command::Hangup { call_id: id.clone(), cause: "drain".into() });
+                }
+                continue;
+            }
+        };
+        match event {
+            CallEvent::Incoming { call_id, from, to, media, source } => {
+                let lease = match shared.ports.allocate() {
+                    Ok(l) => l,
+                    Err(e) => {
+                        warn!(%call_id, error = %e, "no RTP port: refusing the call");
+                        shared.sip.command(Command::Reject { call_id, code: 503, reason: "Service Unavailable".into() });
+                        continue;
+                    }
+                };
+                let advertised = shared.advertised_media(lease.port(), source.addr);
+                let (tx, rx) = mpsc::unbounded_channel();
+                calls.insert(call_id.clone(), tx);
+                info!(%call_id, %from, %to, "incoming call");
+                let setup = session::Setup { call_id, from, to, media, advertised, invite_at_ms: now_ms() };
+                let shared = shared.clone();
+                let metrics = shared.metrics.clone();
+                metrics.add("koe_active_calls", "Calls in progress", &[], 1.0);
+                tracker.spawn(async move {
+                    session::run(shared, setup, lease, rx).await;
+                    metrics.add("koe_active_calls", "Calls in progress", &[], -1.0);
+                });
+            }
+            CallEvent::Confirmed { call_id } => forward(&calls, &call_id, CallInput::Confirmed),
+            CallEvent::MediaChanged { call_id, media } => forward(&calls, &call_id, CallInput::MediaChanged(media)),
+            CallEvent::Dtmf { call_id, key } => forward(&calls, &call_id, CallInput::Dtmf(key)),
+            CallEvent::Ended { call_id, by, cause } => {
+                let result = match cause.as_str() {
+                    "cancel" => "cancelled",
+                    c if c.starts_with("rejected") => "rejected",
+                    "no-ack" | "rtp-timeout" => "failed",
+                    _ => "completed",
+                };
+                shared.metrics.inc("koe_calls_total", "Calls by result", &[("result", result)]);
+                if let Some(tx) = calls.remove(&call_id) {
+                    let _ = tx.send(CallInput::Ended { by, cause });
+                }
+            }
+        }
+    }
+}
+
+fn forward(calls: &HashMap<String, mpsc::UnboundedSender<CallInput>>, id: &str, input: CallInput) {
+    if let Some(tx) = calls.get(id) {
+        let _ = tx.send(input);
+    }
+}

@@ -1,1 +1,7 @@
-//! TODO
+//! The sans-IO media core: codecs, jitter buffer, DTMF, RTCP statistics, recording and prompts.
+//! Nothing here owns a socket or reads a clock: packets, samples and time come in as arguments.
+
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod latch;

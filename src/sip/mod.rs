@@ -1,1 +1,5 @@
-//! TODO
+//! SIP signalling: message parsing, SDP offer/answer, the sans-IO UAS core and its transports.
+pub mod core;
+pub mod message;
+pub mod sdp;
+pub mod endpoint;

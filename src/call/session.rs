@@ -1,0 +1,529 @@
+//! One task per call: it owns the call's RTP socket, its 20 ms clock, jitter buffer, DTMF detectors,
+//! playout, recording and record, and runs the call's behaviour.
+
+use super::demo::{Action, Demo, Prompt};
+use super::ports::Lease;
+use super::{CallInput, Shared};
+use crate::events::{DtmfMethod, EventKind};
+use crate::media::dtmf::Rfc4733Decoder;
+use crate::media::g711::Codec;
+use crate::media::inband::InbandDetector;
+use crate::media::jitter::{FrameState, JitterBuffer};
+use crate::media::latch::{Latch, Verdict};
+use crate::media::recorder::Recorder;
+use crate::media::rtcp;
+use crate::sip::core::{Command, HangupBy};
+use crate::sip::sdp::Negotiated;
+use crate::store::{CallRecord, CallStatus, now_ms};
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+const FRAME: usize = 160;
+const FRAME_MS: u64 = 20;
+/// A tick handled this much after its deadline counts as a late frame.
+const LATE: Duration = Duration::from_millis(10);
+const RTCP_INTERVAL_TICKS: u64 = 250;
+
+pub struct Setup {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub media: Negotiated,
+    /// The address written in koe's SDP for this call's RTP.
+    pub advertised: SocketAddr,
+    pub invite_at_ms: i64,
+}
+
+/// Audio going to the caller: the current prompt, frame by frame.
+struct Playout {
+    samples: Arc<[i16]>,
+    pos: usize,
+}
+
+impl Playout {
+    /// The next 20 ms, zero-padded at the end; None once finished.
+    fn next_frame(&mut self) -> Option<[i16; FRAME]> {
+        if self.pos >= self.samples.len() {
+            return None;
+        }
+        let mut f = [0i16; FRAME];
+        let end = (self.pos + FRAME).min(self.samples.len());
+        f[..end - self.pos].copy_from_slice(&self.samples[self.pos..end]);
+        self.pos = end;
+        Some(f)
+    }
+}
+
+/// RTP sender state: sequence numbers, timestamps and the marker bit (RFC 3550 §5.1, RFC 3551 §4.1).
+struct RtpSender {
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    marker: bool,
+    pending: Vec<u8>,
+    pending_ts: u32,
+    packets: u64,
+    octets: u64,
+}
+
+impl RtpSender {
+    fn new() -> Self {
+        RtpSender {
+            ssrc: rand::random(),
+            seq: rand::random(),
+            ts: rand::random(),
+            marker: true,
+            pending: Vec::with_capacity(480),
+            pending_ts: 0,
+            packets: 0,
+            octets: 0,
+        }
+    }
+
+    /// Adds one 20 ms frame; returns a packet once `ptime` worth of audio is gathered.
+    fn push(&mut self, encoded: &[u8], pt: u8, ptime: u32) -> Option<Vec<u8>> {
+        if self.pending.is_empty() {
+            self.pending_ts = self.ts;
+        }
+        self.pending.extend_from_slice(encoded);
+        self.ts = self.ts.wrapping_add(FRAME as u32);
+        if self.pending.len() < FRAME * (ptime as usize / FRAME_MS as usize).max(1) {
+            return None;
+        }
+        let packet = RtpPacketBuilder::new()
+            .payload_type(pt)
+            .ssrc(self.ssrc)
+            .sequence(Seq::from(self.seq))
+            .timestamp(self.pending_ts)
+            .marked(self.marker)
+            .payload(&self.pending)
+            .build()
+            .ok();
+        self.octets += self.pending.len() as u64;
+        self.packets += 1;
+        self.seq = self.seq.wrapping_add(1);
+        self.marker = false;
+        self.pending.clear();
+        packet
+    }
+
+    /// Time passes without sending (hold): keep the clock running, and mark the next talkspurt.
+    fn skip(&mut self) {
+        self.pending.clear();
+        self.ts = self.ts.wrapping_add(FRAME as u32);
+        self.marker = true;
+    }
+}
+
+pub async fn run(shared: Arc<Shared>, setup: Setup, lease: Lease, inputs: mpsc::UnboundedReceiver<CallInput>) {
+    let span = info_span!("call", call_id = %setup.call_id);
+    let mut call = Call::new(shared, setup, lease);
+    let mut inputs = inputs;
+    async move {
+        if call.ring(&mut inputs).await {
+            call.answer().await;
+            call.run(inputs).await;
+        }
+        call.finish().await;
+    }
+    .instrument(span)
+    .await
+}
+
+struct Call {
+    shared: Arc<Shared>,
+    id: String,
+    record: CallRecord,
+    media: Negotiated,
+    codec: Codec,
+    advertised: SocketAddr,
+    lease: Lease,
+    latch: Option<Latch>,
+    jitter: JitterBuffer,
+    rfc4733: Rfc4733Decoder,
+    inband: Option<InbandDetector>,
+    receiver: rtcp::ReceiverStats,
+    remote_ssrc: Option<u32>,
+    sender: RtpSender,
+    recorder: Option<Recorder>,
+    playout: Option<Playout>,
+    demo: Demo,
+    answered: Instant,
+    last_rtp: Instant,
+    late_frames: u64,
+    ended: Option<(HangupBy, String)>,
+    hangup_sent: bool,
+}
+
+impl Call {
+    fn new(shared: Arc<Shared>, setup: Setup, lease: Lease) -> Self {
+        let cfg = &shared.config;
+        let codec = Codec::from_payload_type(if setup.media.codec_name == "PCMA" { 8 } else { 0 }).expect("static types");
+        let latch = setup.media.remote.map(|addr| Latch::new(addr, payload_types(&setup.media)));
+        let inband = (cfg.media.inband_dtmf && setup.media.dtmf_pt.is_none()).then(InbandDetector::new);
+        let demo = Demo::new(
+            Duration::from_secs(cfg.calls.idle_timeout_s),
+            Duration::from_secs(cfg.calls.max_duration_s),
+        );
+        Call {
+            record: CallRecord::new(&setup.call_id, &setup.from, &setup.to, setup.invite_at_ms),
+            id: setup.call_id,
+            codec,
+            advertised: setup.advertised,
+            lease,
+            latch,
+            jitter: JitterBuffer::new(cfg.media.jitter_min_frames as u32, cfg.media.jitter_max_frames as u32),
+            rfc4733: Rfc4733Decoder::new(),
+            inband,
+            receiver: rtcp::ReceiverStats::new(),
+            remote_ssrc: None,
+            sender: RtpSender::new(),
+            recorder: None,
+            playout: None,
+            demo,
+            answered: Instant::now(),
+            last_rtp: Instant::now(),
+            late_frames: 0,
+            ended: None,
+            hangup_sent: false,
+            media: setup.media,
+            shared,
+        }
+    }
+
+    async fn save(&self) {
+        if let Err(e) = self.shared.store.upsert_call(&self.record).await {
+            warn!(error = %e, "could not save the call record");
+        }
+    }
+
+    /// Rings for `calls.answer_delay_ms`; false if the caller gave up (CANCEL) meanwhile.
+    async fn ring(&mut self, inputs: &mut mpsc::UnboundedReceiver<CallInput>) -> bool {
+        let s = self.shared.clone();
+        s.events.publish(&self.id, EventKind::CallStarted { from: self.record.from_uri.clone(), to: self.record.to_uri.clone() });
+        self.save().await;
+        s.sip.command(Command::Ringing { call_id: self.id.clone() });
+        let ring = tokio::time::sleep(Duration::from_millis(s.config.calls.answer_delay_ms));
+        tokio::pin!(ring);
+        loop {
+            tokio::select! {
+                _ = &mut ring => return true,
+                input = inputs.recv() => match input {
+                    Some(CallInput::Ended { by, cause }) => {
+                        self.ended = Some((by, cause));
+                        return false;
+                    }
+                    Some(_) => {}
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    async fn answer(&mut self) {
+        let s = self.shared.clone();
+        if s.config.data.record_calls {
+            let (rel, path) = s.recording_path(&self.id);
+            match Recorder::create(&path) {
+                Ok(r) => {
+                    self.recorder = Some(r);
+                    self.record.recording_path = Some(rel);
+                }
+                Err(e) => warn!(error = %e, path = %path.display(), "cannot record this call"),
+            }
+        }
+        s.sip.command(Command::Answer { call_id: self.id.clone(), local_media: self.advertised });
+        self.answered = Instant::now();
+        self.last_rtp = self.answered;
+        self.record.answered_at_ms = Some(now_ms());
+        self.record.status = CallStatus::Answered;
+        self.record.codec = Some(self.media.codec_name.to_string());
+        s.events.publish(&self.id, EventKind::CallAnswered { codec: self.media.codec_name.to_string() });
+        self.save().await;
+        info!(codec = self.media.codec_name, remote = ?self.media.remote, "answered");
+        let actions = self.demo.start();
+        self.apply(actions);
+    }
+
+    async fn run(&mut self, mut inputs: mpsc::UnboundedReceiver<CallInput>) {
+        let mut ticker = tokio::time::interval(Duration::from_millis(FRAME_MS));
+        // Burst: a delayed tick is followed by the missed ones at once, so the clock never drifts.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut rtp_buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 1500];
+        let mut ticks: u64 = 0;
+        while self.ended.is_none() {
+            tokio::select! {
+                biased;
+                input = inputs.recv() => match input {
+                    Some(i) => self.on_input(i),
+                    None => self.ended = Some((HangupBy::System, "shutdown".into())),
+                },
+                deadline = ticker.tick() => {
+                    if deadline.elapsed() > LATE {
+                        self.late_frames += 1;
+                    }
+                    ticks += 1;
+                    self.on_tick(ticks).await;
+                }
+                r = self.lease.rtp.recv_from(&mut rtp_buf) => {
+                    if let Ok((n, from)) = r {
+                        let packet = rtp_buf[..n].to_vec();
+                        self.on_rtp(&packet, from);
+                    }
+                }
+                r = self.lease.rtcp.recv_from(&mut rtcp_buf) => {
+                    if let Ok((n, _)) = r {
+                        let packet = rtcp_buf[..n].to_vec();
+                        self.on_rtcp(&packet);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_input(&mut self, input: CallInput) {
+        match input {
+            CallInput::Confirmed => debug!("ACK received"),
+            CallInput::Dtmf(key) => self.on_key(key, DtmfMethod::SipInfo),
+            CallInput::MediaChanged(media) => {
+                info!(direction = ?media.direction, remote = ?media.remote, "media changed");
+                let was_sending = self.media.direction.sends();
+                match (media.remote, self.latch.as_mut()) {
+                    (Some(addr), Some(latch)) if Some(addr) != self.media.remote => latch.reset(addr),
+                    (Some(addr), None) => self.latch = Some(Latch::new(addr, payload_types(&media))),
+                    _ => {}
+                }
+                if let Some(latch) = self.latch.as_mut() {
+                    latch.set_payload_types(payload_types(&media));
+                }
+                let event = match (was_sending, media.direction.sends()) {
+                    (true, false) => Some(EventKind::CallHeld),
+                    (false, true) => Some(EventKind::CallResumed),
+                    _ => None,
+                };
+                if let Some(e) = event {
+                    self.shared.events.publish(&self.id, e);
+                }
+                self.codec = Codec::from_payload_type(if media.codec_name == "PCMA" { 8 } else { 0 }).expect("static");
+                self.media = media;
+                self.last_rtp = Instant::now();
+            }
+            CallInput::Ended { by, cause } => self.ended = Some((by, cause)),
+        }
+    }
+
+    fn on_rtp(&mut self, packet: &[u8], from: SocketAddr) {
+        let Ok(rtp) = RtpReader::new(packet) else { return };
+        let pt = rtp.payload_type();
+        let seq: u16 = rtp.sequence_number().into();
+        let Some(latch) = self.latch.as_mut() else {
+            self.record.rtp.rejected_packets += 1;
+            return;
+        };
+        match latch.accept(from, rtp.ssrc(), seq, pt) {
+            Verdict::Accept => {}
+            Verdict::Learning => return,
+            Verdict::Reject => {
+                self.record.rtp.rejected_packets += 1;
+                return;
+            }
+        }
+        self.last_rtp = Instant::now();
+        let arrival_ms = self.answered.elapsed().as_millis() as u64;
+        self.remote_ssrc = Some(rtp.ssrc());
+        self.receiver.update(seq, rtp.timestamp(), (arrival_ms * 8) as u32);
+        if Some(pt) == self.media.dtmf_pt {
+            if let Some(key) = self.rfc4733.push(rtp.timestamp(), rtp.mark(), rtp.payload()) {
+                self.on_key(key, DtmfMethod::Rfc4733);
+            }
+        } else if pt == self.media.codec_pt {
+            let mut pcm = Vec::with_capacity(rtp.payload().len());
+            self.codec.decode(rtp.payload(), &mut pcm);
+            self.jitter.push(seq, rtp.timestamp(), rtp.ssrc(), pcm, arrival_ms);
+        }
+    }
+
+    fn on_rtcp(&mut self, packet: &[u8]) {
+        let Ok(packets) = rtcp::parse(packet) else { return };
+        for block in packets.iter().flat_map(|p| p.report_blocks()) {
+            if block.ssrc == self.sender.ssrc {
+                self.record.rtp.remote_fraction_lost = Some(block.fraction_lost as f64 / 256.0);
+                self.record.rtp.remote_jitter_ms = Some(block.jitter as f64 / 8.0);
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: char, method: DtmfMethod) {
+        info!(%key, ?method, "DTMF");
+        self.record.dtmf.push(key);
+        self.shared.events.publish(&self.id, EventKind::DtmfReceived { key, method });
+        let now = self.answered.elapsed();
+        let actions = self.demo.on_key(key, now);
+        self.apply(actions);
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Play(p) => {
+                    let samples = match p {
+                        Prompt::Welcome => Some(self.shared.prompts.welcome.clone()),
+                        Prompt::Digit(k) => self.shared.prompts.digits.get(&k).cloned(),
+                    };
+                    self.playout = samples.map(|samples| Playout { samples, pos: 0 });
+                    if self.playout.is_none() {
+                        let actions = self.demo.on_prompt_done(self.answered.elapsed());
+                        self.apply(actions);
+                    }
+                }
+                Action::Hangup(cause) => self.hangup(cause),
+            }
+        }
+    }
+
+    fn hangup(&mut self, cause: &str) {
+        if !self.hangup_sent {
+            self.hangup_sent = true;
+            info!(cause, "hanging up");
+            self.shared.sip.command(Command::Hangup { call_id: self.id.clone(), cause: cause.to_string() });
+        }
+    }
+
+    async fn on_tick(&mut self, ticks: u64) {
+        let now = self.answered.elapsed();
+        let popped = self.jitter.pop(now.as_millis() as u64);
+        let caller = popped.pcm;
+        if let Some(det) = self.inband.as_mut()
+            && popped.state == FrameState::Audio
+        {
+            for key in det.push(&caller) {
+                self.on_key(key, DtmfMethod::Inband);
+            }
+        }
+        let frame = self.playout.as_mut().and_then(Playout::next_frame);
+        if frame.is_none() && self.playout.take().is_some() {
+            let actions = self.demo.on_prompt_done(now);
+            self.apply(actions);
+        }
+        let out = frame.unwrap_or([0; FRAME]);
+        let peer = self.latch.as_ref().map(Latch::peer);
+        match peer.filter(|_| self.media.direction.sends()) {
+            Some(to) => {
+                let mut encoded = Vec::with_capacity(FRAME);
+                self.codec.encode(&out, &mut encoded);
+                if let Some(packet) = self.sender.push(&encoded, self.media.codec_pt, self.media.ptime) {
+                    let _ = self.lease.rtp.try_send_to(&packet, to);
+                }
+            }
+            None => self.sender.skip(),
+        }
+        let sent = if self.media.direction.sends() { out } else { [0; FRAME] };
+        if let Some(rec) = self.recorder.as_mut()
+            && let Err(e) = rec.write_frame(&caller, &sent)
+        {
+            warn!(error = %e, "recording failed; continuing without it");
+            self.recorder = None;
+        }
+        if ticks % RTCP_INTERVAL_TICKS == 0 {
+            self.send_rtcp();
+        }
+        let timeout = Duration::from_secs(self.shared.config.media.rtp_timeout_s);
+        if self.media.direction.receives() && self.media.remote.is_some() && self.last_rtp.elapsed() > timeout {
+            self.hangup("rtp-timeout");
+        }
+        let actions = self.demo.on_tick(now);
+        self.apply(actions);
+    }
+
+    fn send_rtcp(&mut self) {
+        let (Some(latch), Some(rtp_peer)) = (self.latch.as_ref(), self.latch.as_ref().map(Latch::peer)) else { return };
+        let _ = latch;
+        let to = SocketAddr::new(rtp_peer.ip(), rtp_peer.port().wrapping_add(1));
+        let report = self.remote_ssrc.map(|ssrc| self.receiver.report_block(ssrc));
+        let packet = rtcp::build_sr(
+            self.sender.ssrc,
+            rtcp::ntp_now(),
+            self.sender.ts,
+            self.sender.packets as u32,
+            self.sender.octets as u32,
+            report,
+        );
+        let _ = self.lease.rtcp.try_send_to(&packet, to);
+    }
+
+    async fn finish(&mut self) {
+        let (by, cause) = self.ended.take().unwrap_or((HangupBy::System, "unknown".into()));
+        if let Some(rec) = self.recorder.take()
+            && let Err(e) = rec.finish()
+        {
+            warn!(error = %e, "could not close the recording");
+        }
+        let js = self.jitter.stats();
+        let rtp = &mut self.record.rtp;
+        rtp.packets_sent = self.sender.packets;
+        rtp.packets_received = js.received;
+        rtp.packets_lost = self.receiver.cumulative_lost().max(0) as u64;
+        rtp.jitter_ms = self.receiver.jitter_ms();
+        rtp.concealed_frames = js.concealed_frames;
+        if let Some(latch) = &self.latch {
+            rtp.rejected_packets += latch.rejected();
+        }
+        self.record.ended_at_ms = Some(now_ms());
+        self.record.status = CallStatus::Ended;
+        self.record.hangup_by = Some(by.as_str().to_string());
+        self.record.end_cause = Some(cause.clone());
+        let rtp = self.record.rtp.clone();
+        self.save().await;
+        let m = &self.shared.metrics;
+        m.inc_by("koe_rtp_packets_total", "RTP packets", &[("direction", "sent")], rtp.packets_sent as f64);
+        m.inc_by("koe_rtp_packets_total", "RTP packets", &[("direction", "received")], rtp.packets_received as f64);
+        m.inc_by("koe_rtp_packets_lost_total", "RTP packets lost by callers' streams", &[], rtp.packets_lost as f64);
+        m.inc_by("koe_rtp_late_frames_total", "20 ms ticks handled more than 10 ms late", &[], self.late_frames as f64);
+        m.observe("koe_rtp_jitter_seconds", "Interarrival jitter per call at its end", &[], rtp.jitter_ms / 1000.0);
+        self.shared.events.publish(&self.id, EventKind::CallEnded { cause: cause.clone(), hangup_by: by.as_str().into() });
+        info!(by = by.as_str(), %cause, packets_sent = rtp.packets_sent, packets_received = rtp.packets_received, "call ended");
+    }
+}
+
+fn payload_types(media: &Negotiated) -> Vec<u8> {
+    let mut pts = vec![media.codec_pt, 13]; // 13: comfort noise, often sent by phones in silence
+    pts.extend(media.dtmf_pt);
+    pts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sender_numbers_packets_and_marks_talkspurts() {
+        let mut s = RtpSender::new();
+        let (seq0, ts0) = (s.seq, s.ts);
+        let p1 = s.push(&[0xff; 160], 0, 20).unwrap();
+        let p2 = s.push(&[0xff; 160], 0, 20).unwrap();
+        let (r1, r2) = (RtpReader::new(&p1).unwrap(), RtpReader::new(&p2).unwrap());
+        assert!(r1.mark() && !r2.mark());
+        assert_eq!(u16::from(r2.sequence_number()), seq0.wrapping_add(1));
+        assert_eq!(r2.timestamp(), ts0.wrapping_add(160));
+        s.skip();
+        let p3 = s.push(&[0xff; 160], 0, 20).unwrap();
+        let r3 = RtpReader::new(&p3).unwrap();
+        assert!(r3.mark(), "first packet after a pause is marked");
+        assert_eq!(r3.timestamp(), ts0.wrapping_add(480));
+        assert_eq!(u16::from(r3.sequence_number()), seq0.wrapping_add(2), "no sequence gap for a pause");
+    }
+
+    #[test]
+    fn ptime_40_packs_two_frames() {
+        let mut s = RtpSender::new();
+        assert!(s.push(&[1; 160], 8, 40).is_none());
+        let p = s.push(&[2; 160], 8, 40).unwrap();
+        assert_eq!(RtpReader::new(&p).unwrap().payload().len(), 320);
+    }
+}

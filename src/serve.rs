@@ -1,0 +1,127 @@
+//! `koe serve`: wires the parts together, recovers from a previous crash, and drains on SIGTERM/SIGINT.
+
+use crate::call::{self, Prompts, Shared, ports::PortPool};
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::media::recorder;
+use crate::metrics::Metrics;
+use crate::sip::core::CoreConfig;
+use crate::sip::endpoint::{self, Control, EndpointConfig};
+use crate::store::{CallStatus, Store, now_ms};
+use crate::web::{self, AppState};
+use anyhow::Context;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
+    let data_dir = config.data.dir.clone();
+    std::fs::create_dir_all(data_dir.join("recordings"))
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let store = Store::open(&data_dir).await.context("cannot open the database")?;
+    recover(&store, &data_dir).await?;
+
+    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let prompts = Prompts::load(&resolve(&config.calls.welcome_prompt), &resolve(&config.calls.digit_prompts))
+        .context("cannot load the demo prompts")?;
+
+    let metrics = Arc::new(Metrics::new());
+    metrics.set("koe_active_calls", "Calls in progress", &[], 0.0);
+    let events = Arc::new(EventBus::new(10_000));
+    let shutdown = CancellationToken::new();
+    let sip_shutdown = CancellationToken::new();
+
+    let (call_tx, call_rx) = mpsc::unbounded_channel();
+    let advertise_ip = config.media.external_ip.parse::<IpAddr>().ok();
+    let core = CoreConfig {
+        user_agent: config.sip.user_agent.clone(),
+        t1: Duration::from_millis(config.sip.t1_ms),
+        t2: Duration::from_secs(4).max(Duration::from_millis(config.sip.t1_ms)),
+    };
+    let (sip, sip_addr) = endpoint::start(
+        config.sip.bind,
+        config.sip.tcp,
+        EndpointConfig { core, advertise_ip },
+        metrics.clone(),
+        call_tx,
+        sip_shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot bind SIP on {}", config.sip.bind))?;
+
+    let listener = tokio::net::TcpListener::bind(config.http.bind)
+        .await
+        .with_context(|| format!("cannot bind HTTP on {}", config.http.bind))?;
+    let http_addr = listener.local_addr()?;
+    let draining = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        store: store.clone(),
+        events: events.clone(),
+        metrics: metrics.clone(),
+        data_dir: data_dir.clone(),
+        draining: draining.clone(),
+    };
+    let http = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+
+    let ports = PortPool::new(config.media.bind_ip, config.media.rtp_port_min, config.media.rtp_port_max);
+    let drain_timeout = Duration::from_secs(config.calls.drain_timeout_s);
+    let shared = Arc::new(Shared { config, store, events, metrics: metrics.clone(), sip: sip.clone(), prompts, ports, data_dir });
+    let tracker = TaskTracker::new();
+    let hangup_all = CancellationToken::new();
+    let manager = tokio::spawn(call::run_manager(shared, call_rx, tracker.clone(), hangup_all.clone()));
+    info!(sip = %sip_addr, http = %http_addr, "koe is ready");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: draining"),
+        _ = int.recv() => info!("SIGINT: draining"),
+    }
+    // Drain: refuse new calls, let calls in progress finish, then hang up what is left.
+    draining.store(true, Ordering::SeqCst);
+    let _ = sip.commands.send(Control::SetDraining(true));
+    tracker.close();
+    if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
+        info!(calls = tracker.len(), "drain timeout: hanging up the remaining calls");
+        hangup_all.cancel();
+        if tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.is_err() {
+            warn!(calls = tracker.len(), "calls still open after hangup");
+        }
+    }
+    // Give the last BYEs a moment on the wire before the socket closes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sip_shutdown.cancel();
+    shutdown.cancel();
+    manager.abort();
+    let _ = http.await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Calls left open by a killed process: repair their recordings and mark them abnormal.
+async fn recover(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
+    for mut rec in store.unfinished_calls().await? {
+        if let Some(rel) = &rec.recording_path {
+            let path = data_dir.join(rel);
+            match recorder::repair(&path) {
+                Ok(Some(d)) => info!(call_id = %rec.id, path = %path.display(), seconds = d.as_secs_f64(), "recording repaired"),
+                Ok(None) => {}
+                Err(e) => warn!(call_id = %rec.id, path = %path.display(), error = %e, "recording could not be repaired"),
+            }
+        }
+        rec.status = CallStatus::Abnormal;
+        rec.ended_at_ms.get_or_insert(now_ms());
+        rec.hangup_by.get_or_insert("system".into());
+        rec.end_cause.get_or_insert("process-died".into());
+        store.upsert_call(&rec).await?;
+        warn!(call_id = %rec.id, "call of a previous run ended abnormally");
+    }
+    Ok(())
+}
