@@ -41,6 +41,7 @@ impl Koe {
             ("KOE_ASR_ENABLED", "false".into()),
             ("KOE_CALLS_IDLE_TIMEOUT_S", "30".into()),
             ("RUST_LOG", "info".into()),
+            ("NO_COLOR", "1".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -126,7 +127,8 @@ impl Koe {
 
     /// Every call record, newest first.
     pub fn calls(&self) -> Vec<CallRecord> {
-        serde_json::from_value(self.http_get_json("/api/calls")).expect("/api/calls is a list of CallRecord")
+        serde_json::from_value(self.http_get_json("/api/calls")["calls"].clone())
+            .expect("/api/calls has a list of CallRecord")
     }
 
     pub fn call(&self, call_id: &str) -> CallRecord {
