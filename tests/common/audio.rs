@@ -91,15 +91,19 @@ fn envelope(x: &Mono) -> Vec<f32> {
 
 /// The lag (in samples) that best lines up the level envelopes of `reference` and `recorded`, searched
 /// over ±3 s: where the reference sits in the recording, to within a frame, whatever comes before it
-/// (silence, ringing, another prompt).
+/// (silence, ringing, another prompt). Plain cross-correlation (not renormalized per overlap), so a lag
+/// where most of both signals overlap wins over a short chance match.
 pub fn coarse_lag(reference: &Mono, recorded: &Mono) -> i64 {
     let (a, b) = (envelope(reference), envelope(recorded));
-    let (frames, min_overlap) = (300, a.len().min(b.len()) as i64 / 2);
-    let overlap = |lag: i64| (a.len() as i64).min(b.len() as i64 - lag) - 0.max(-lag);
-    let best = (-frames..=frames)
-        .filter(|&lag| overlap(lag) >= min_overlap)
-        .map(|lag| (lag, correlation_at(&a, &b, lag)))
-        .fold((0, f64::MIN), |best, cur| if cur.1 > best.1 { cur } else { best });
+    let score = |lag: i64| -> f32 {
+        a.iter()
+            .enumerate()
+            .filter_map(|(i, &x)| Some(x * b.get(usize::try_from(i as i64 + lag).ok()?)?))
+            .sum()
+    };
+    let best = (-300..=300)
+        .map(|lag| (lag, score(lag)))
+        .fold((0, f32::MIN), |best, cur| if cur.1 > best.1 { cur } else { best });
     best.0 * i64::from(reference.rate / 100)
 }
 
@@ -107,7 +111,7 @@ pub fn coarse_lag(reference: &Mono, recorded: &Mono) -> i64 {
 /// segment's normalized cross-correlation is maximised over lags within ±`window_ms` of where the level
 /// envelopes line up, and the results are averaged weighted by segment energy. Per-segment lags let an
 /// adaptive jitter buffer shift the timeline by a frame now and then (it may) without hiding a wrong or
-/// garbled signal. Both must have the same rate. 1.0 is identical up to gain; unrelated speech stays low.
+/// garbled signal. Segments the recording does not cover are left out. Both must have the same rate. 1.0 is identical up to gain; unrelated speech stays low.
 pub fn best_correlation(reference: &Mono, recorded: &Mono, window_ms: u32) -> f64 {
     assert_eq!(reference.rate, recorded.rate, "resample first");
     let window = i64::from(reference.rate * window_ms / 1000);
@@ -115,8 +119,13 @@ pub fn best_correlation(reference: &Mono, recorded: &Mono, window_ms: u32) -> f6
     let segment = reference.rate as usize / 2;
     let (mut weighted, mut total) = (0.0, 0.0);
     for (k, chunk) in reference.samples.chunks(segment).enumerate() {
-        let energy: f64 = chunk.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
         let offset = (k * segment) as i64;
+        // Only the part of the reference the recording covers counts (its length is checked apart).
+        let start = offset + centre;
+        if start + window < 0 || start - window + chunk.len() as i64 > recorded.samples.len() as i64 {
+            continue;
+        }
+        let energy: f64 = chunk.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
         let best = (centre - window..=centre + window)
             .map(|lag| correlation_at(chunk, &recorded.samples, offset + lag))
             .fold(0.0, f64::max);
