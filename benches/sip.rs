@@ -1,7 +1,7 @@
 //! SIP parsing and the UAS core's per-call work, per message.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use koe::sip::core::{Command, CoreConfig, Peer, SipCore, Transport};
+use koe::sip::core::{Command, CoreConfig, HangupBy, Peer, SipCore, Transport};
 use koe::sip::message::Message;
 use std::hint::black_box;
 use std::time::Instant;
@@ -22,10 +22,15 @@ v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio
 a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
 
 fn bench(c: &mut Criterion) {
-    c.bench_function("sip_parse_invite", |b| b.iter(|| Message::parse(black_box(INVITE.as_bytes())).unwrap()));
+    c.bench_function("sip_parse_invite", |b| {
+        b.iter(|| Message::parse(black_box(INVITE.as_bytes())).unwrap())
+    });
     let msg = Message::parse(INVITE.as_bytes()).unwrap();
     c.bench_function("sip_serialize_invite", |b| b.iter(|| black_box(&msg).to_bytes()));
-    let peer = Peer { transport: Transport::Udp, addr: "127.0.0.1:5061".parse().unwrap() };
+    let peer = Peer {
+        transport: Transport::Udp,
+        addr: "127.0.0.1:5061".parse().unwrap(),
+    };
     let local = "127.0.0.1:5060".parse().unwrap();
     let mut n = 0u64;
     c.bench_function("sip_core_invite_answer_bye", |b| {
@@ -36,8 +41,21 @@ fn bench(c: &mut Criterion) {
             let raw = INVITE.replace("3848276298220188511@127.0.0.1", &id);
             let now = Instant::now();
             core.handle_message(Message::parse(raw.as_bytes()).unwrap(), peer, local, now);
-            core.handle_command(Command::Answer { call_id: id.clone(), local_media: local }, now);
-            core.handle_command(Command::Hangup { call_id: id, cause: "bench".into() }, now);
+            core.handle_command(
+                Command::Answer {
+                    call_id: id.clone(),
+                    local_media: local,
+                },
+                now,
+            );
+            core.handle_command(
+                Command::Hangup {
+                    call_id: id,
+                    by: HangupBy::Koe,
+                    cause: "bench".into(),
+                },
+                now,
+            );
             while core.poll_output().is_some() {}
         })
     });

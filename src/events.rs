@@ -88,8 +88,11 @@ struct History {
 }
 
 impl EventBus {
-    pub fn new(capacity: usize) -> Self {
-        let (tx, _) = broadcast::channel(capacity.max(16));
+    /// Keeps the last `history` events (at least 16). The live channel is smaller than the history, so a
+    /// subscriber that falls behind it can still catch up from the history without a gap.
+    pub fn new(history: usize) -> Self {
+        let capacity = history.max(16);
+        let (tx, _) = broadcast::channel((capacity / 4).clamp(16, 1024));
         EventBus {
             started: Instant::now(),
             inner: Mutex::new(History {

@@ -28,9 +28,18 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     let store = Store::open(&data_dir).await.context("cannot open the database")?;
     recover(&store, &data_dir).await?;
 
-    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-    let prompts = Prompts::load(&resolve(&config.calls.welcome_prompt), &resolve(&config.calls.digit_prompts))
-        .context("cannot load the demo prompts")?;
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let prompts = Prompts::load(
+        &resolve(&config.calls.welcome_prompt),
+        &resolve(&config.calls.digit_prompts),
+    )
+    .context("cannot load the demo prompts")?;
 
     let metrics = Arc::new(Metrics::new());
     metrics.set("koe_active_calls", "Calls in progress", &[], 0.0);
@@ -70,12 +79,30 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     };
     let http = tokio::spawn(web::serve(listener, state, shutdown.clone()));
 
-    let ports = PortPool::new(config.media.bind_ip, config.media.rtp_port_min, config.media.rtp_port_max);
+    let ports = PortPool::new(
+        config.media.bind_ip,
+        config.media.rtp_port_min,
+        config.media.rtp_port_max,
+    );
     let drain_timeout = Duration::from_secs(config.calls.drain_timeout_s);
-    let shared = Arc::new(Shared { config, store, events, metrics: metrics.clone(), sip: sip.clone(), prompts, ports, data_dir });
+    let shared = Arc::new(Shared {
+        config,
+        store,
+        events,
+        metrics: metrics.clone(),
+        sip: sip.clone(),
+        prompts,
+        ports,
+        data_dir,
+    });
     let tracker = TaskTracker::new();
     let hangup_all = CancellationToken::new();
-    let manager = tokio::spawn(call::run_manager(shared, call_rx, tracker.clone(), hangup_all.clone()));
+    let manager = tokio::spawn(call::run_manager(
+        shared,
+        call_rx,
+        tracker.clone(),
+        hangup_all.clone(),
+    ));
     info!(sip = %sip_addr, http = %http_addr, "koe is ready");
 
     let mut term = signal(SignalKind::terminate())?;
@@ -89,9 +116,15 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     let _ = sip.commands.send(Control::SetDraining(true));
     tracker.close();
     if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
-        info!(calls = tracker.len(), "drain timeout: hanging up the remaining calls");
+        info!(
+            calls = tracker.len(),
+            "drain timeout: hanging up the remaining calls"
+        );
         hangup_all.cancel();
-        if tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .is_err()
+        {
             warn!(calls = tracker.len(), "calls still open after hangup");
         }
     }
@@ -111,9 +144,13 @@ async fn recover(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
         if let Some(rel) = &rec.recording_path {
             let path = data_dir.join(rel);
             match recorder::repair(&path) {
-                Ok(Some(d)) => info!(call_id = %rec.id, path = %path.display(), seconds = d.as_secs_f64(), "recording repaired"),
+                Ok(Some(d)) => {
+                    info!(call_id = %rec.id, path = %path.display(), seconds = d.as_secs_f64(), "recording repaired")
+                }
                 Ok(None) => {}
-                Err(e) => warn!(call_id = %rec.id, path = %path.display(), error = %e, "recording could not be repaired"),
+                Err(e) => {
+                    warn!(call_id = %rec.id, path = %path.display(), error = %e, "recording could not be repaired")
+                }
             }
         }
         rec.status = CallStatus::Abnormal;

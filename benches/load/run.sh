@@ -3,7 +3,8 @@
 # level: CPU % and RSS of koe, RTP packets lost, late frames, call setup time (INVITE → 200) p50/p99.
 #
 #   benches/load/run.sh [LEVEL ...]        default levels: 50 100 200 400 600
-#   env: HOLD_S (seconds each call lasts, default 20), RATE (new calls per second, default 50)
+#   env: HOLD_S (seconds each call lasts, default 20), RATE (new calls per second, default 50),
+#        KOE_BIN (a koe binary to test instead of building target/release/koe)
 #
 # Each level runs SIPp with `-m N -l N`: N calls, all up together for most of HOLD_S, each streaming real
 # speech (jfk.ulaw, looped) to koe while koe plays its prompt back and records both sides. Bounded: every
@@ -22,8 +23,11 @@ http_port=${HTTP_PORT:-28080}
 sipp_port=${SIPP_PORT:-25070}
 sipp_media=${SIPP_MEDIA_PORT:-25100}
 
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/koe"
+bin=${KOE_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --quiet
+    bin="${CARGO_TARGET_DIR:-target}/release/koe"
+fi
 bash tests/fetch-audio.sh > /dev/null
 
 work=$(mktemp -d)

@@ -98,7 +98,10 @@ mod tests {
         assert!(d.on_prompt_done(s(1.5)).is_empty());
         assert_eq!(d.on_key('#', s(3.0)), vec![Action::Play(Prompt::Digit('#'))]);
         assert!(d.on_key('1', s(3.1)).is_empty(), "keys after # are ignored");
-        assert_eq!(d.on_prompt_done(s(4.0)), vec![Action::Hangup("caller-pressed-pound")]);
+        assert_eq!(
+            d.on_prompt_done(s(4.0)),
+            vec![Action::Hangup("caller-pressed-pound")]
+        );
         assert!(d.on_tick(s(100.0)).is_empty());
     }
 

@@ -46,9 +46,15 @@ impl Prompts {
                 '#' => "pound".to_string(),
                 d => d.to_string(),
             };
-            digits.insert(k, prompt::load_wav(&digits_dir.join(format!("{name}.wav")))?.into());
+            digits.insert(
+                k,
+                prompt::load_wav(&digits_dir.join(format!("{name}.wav")))?.into(),
+            );
         }
-        Ok(Prompts { welcome: prompt::load_wav(welcome)?.into(), digits })
+        Ok(Prompts {
+            welcome: prompt::load_wav(welcome)?.into(),
+            digits,
+        })
     }
 }
 
@@ -69,7 +75,13 @@ impl Shared {
         let safe: String = call_id
             .chars()
             .take(96)
-            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let dir = self.data_dir.join("recordings");
         let mut name = format!("{safe}.wav");
@@ -85,7 +97,9 @@ impl Shared {
     /// reaches koe's SIP on. Never 0.0.0.0.
     fn advertised_media(&self, port: u16, caller: SocketAddr) -> SocketAddr {
         let m = &self.config.media;
-        let configured = [&m.external_ip, &m.advertise_ip].into_iter().find_map(|s| s.parse::<IpAddr>().ok());
+        let configured = [&m.external_ip, &m.advertise_ip]
+            .into_iter()
+            .find_map(|s| s.parse::<IpAddr>().ok());
         let ip = configured
             .or((!m.bind_ip.is_unspecified()).then_some(m.bind_ip))
             .or_else(|| crate::sip::endpoint::route_source(caller))
@@ -110,18 +124,28 @@ pub async fn run_manager(
             _ = hangup_all.cancelled(), if !hung_up => {
                 hung_up = true;
                 for id in calls.keys() {
-                    shared.sip.command(Command::Hangup { call_id: id.clone(), cause: "drain".into() });
+                    shared.sip.command(Command::Hangup { call_id: id.clone(), by: HangupBy::System, cause: "drain".into() });
                 }
                 continue;
             }
         };
         match event {
-            CallEvent::Incoming { call_id, from, to, media, source } => {
+            CallEvent::Incoming {
+                call_id,
+                from,
+                to,
+                media,
+                source,
+            } => {
                 let lease = match shared.ports.allocate() {
                     Ok(l) => l,
                     Err(e) => {
                         warn!(%call_id, error = %e, "no RTP port: refusing the call");
-                        shared.sip.command(Command::Reject { call_id, code: 503, reason: "Service Unavailable".into() });
+                        shared.sip.command(Command::Reject {
+                            call_id,
+                            code: 503,
+                            reason: "Service Unavailable".into(),
+                        });
                         continue;
                     }
                 };
@@ -129,7 +153,14 @@ pub async fn run_manager(
                 let (tx, rx) = mpsc::unbounded_channel();
                 calls.insert(call_id.clone(), tx);
                 info!(%call_id, %from, %to, "incoming call");
-                let setup = session::Setup { call_id, from, to, media, advertised, invite_at_ms: now_ms() };
+                let setup = session::Setup {
+                    call_id,
+                    from,
+                    to,
+                    media,
+                    advertised,
+                    invite_at_ms: now_ms(),
+                };
                 let shared = shared.clone();
                 let metrics = shared.metrics.clone();
                 metrics.add("koe_active_calls", "Calls in progress", &[], 1.0);
@@ -139,7 +170,9 @@ pub async fn run_manager(
                 });
             }
             CallEvent::Confirmed { call_id } => forward(&calls, &call_id, CallInput::Confirmed),
-            CallEvent::MediaChanged { call_id, media } => forward(&calls, &call_id, CallInput::MediaChanged(media)),
+            CallEvent::MediaChanged { call_id, media } => {
+                forward(&calls, &call_id, CallInput::MediaChanged(media))
+            }
             CallEvent::Dtmf { call_id, key } => forward(&calls, &call_id, CallInput::Dtmf(key)),
             CallEvent::Ended { call_id, by, cause } => {
                 let result = match cause.as_str() {
@@ -148,7 +181,9 @@ pub async fn run_manager(
                     "no-ack" | "rtp-timeout" => "failed",
                     _ => "completed",
                 };
-                shared.metrics.inc("koe_calls_total", "Calls by result", &[("result", result)]);
+                shared
+                    .metrics
+                    .inc("koe_calls_total", "Calls by result", &[("result", result)]);
                 if let Some(tx) = calls.remove(&call_id) {
                     let _ = tx.send(CallInput::Ended { by, cause });
                 }

@@ -43,7 +43,15 @@ impl Drop for Lease {
 impl PortPool {
     pub fn new(ip: IpAddr, min: u16, max: u16) -> Arc<Self> {
         let min = min + (min % 2);
-        Arc::new(PortPool { ip, min, max, state: Mutex::new(PoolState { next: min, in_use: HashSet::new() }) })
+        Arc::new(PortPool {
+            ip,
+            min,
+            max,
+            state: Mutex::new(PoolState {
+                next: min,
+                in_use: HashSet::new(),
+            }),
+        })
     }
 
     pub fn in_use(&self) -> usize {
@@ -55,9 +63,16 @@ impl PortPool {
         let pairs = ((self.max.saturating_sub(self.min)) / 2 + 1) as usize;
         for _ in 0..pairs {
             let port = {
-                let mut s = self.state.lock().map_err(|_| std::io::Error::other("port pool poisoned"))?;
+                let mut s = self
+                    .state
+                    .lock()
+                    .map_err(|_| std::io::Error::other("port pool poisoned"))?;
                 let port = s.next;
-                s.next = if port.saturating_add(3) > self.max { self.min } else { port + 2 };
+                s.next = if port.saturating_add(3) > self.max {
+                    self.min
+                } else {
+                    port + 2
+                };
                 if !s.in_use.insert(port) {
                     continue;
                 }
@@ -82,7 +97,10 @@ impl PortPool {
                 }
             }
         }
-        Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free RTP port in the configured range"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no free RTP port in the configured range",
+        ))
     }
 }
 

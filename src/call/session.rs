@@ -120,7 +120,12 @@ impl RtpSender {
     }
 }
 
-pub async fn run(shared: Arc<Shared>, setup: Setup, lease: Lease, inputs: mpsc::UnboundedReceiver<CallInput>) {
+pub async fn run(
+    shared: Arc<Shared>,
+    setup: Setup,
+    lease: Lease,
+    inputs: mpsc::UnboundedReceiver<CallInput>,
+) {
     let span = info_span!("call", call_id = %setup.call_id);
     let mut call = Call::new(shared, setup, lease);
     let mut inputs = inputs;
@@ -163,8 +168,12 @@ struct Call {
 impl Call {
     fn new(shared: Arc<Shared>, setup: Setup, lease: Lease) -> Self {
         let cfg = &shared.config;
-        let codec = Codec::from_payload_type(if setup.media.codec_name == "PCMA" { 8 } else { 0 }).expect("static types");
-        let latch = setup.media.remote.map(|addr| Latch::new(addr, payload_types(&setup.media)));
+        let codec = Codec::from_payload_type(if setup.media.codec_name == "PCMA" { 8 } else { 0 })
+            .expect("static types");
+        let latch = setup
+            .media
+            .remote
+            .map(|addr| Latch::new(addr, payload_types(&setup.media)));
         let inband = (cfg.media.inband_dtmf && setup.media.dtmf_pt.is_none()).then(InbandDetector::new);
         let demo = Demo::new(
             Duration::from_secs(cfg.calls.idle_timeout_s),
@@ -177,7 +186,10 @@ impl Call {
             advertised: setup.advertised,
             lease,
             latch,
-            jitter: JitterBuffer::new(cfg.media.jitter_min_frames as u32, cfg.media.jitter_max_frames as u32),
+            jitter: JitterBuffer::new(
+                cfg.media.jitter_min_frames as u32,
+                cfg.media.jitter_max_frames as u32,
+            ),
             rfc4733: Rfc4733Decoder::new(),
             inband,
             receiver: rtcp::ReceiverStats::new(),
@@ -205,9 +217,17 @@ impl Call {
     /// Rings for `calls.answer_delay_ms`; false if the caller gave up (CANCEL) meanwhile.
     async fn ring(&mut self, inputs: &mut mpsc::UnboundedReceiver<CallInput>) -> bool {
         let s = self.shared.clone();
-        s.events.publish(&self.id, EventKind::CallStarted { from: self.record.from_uri.clone(), to: self.record.to_uri.clone() });
+        s.events.publish(
+            &self.id,
+            EventKind::CallStarted {
+                from: self.record.from_uri.clone(),
+                to: self.record.to_uri.clone(),
+            },
+        );
         self.save().await;
-        s.sip.command(Command::Ringing { call_id: self.id.clone() });
+        s.sip.command(Command::Ringing {
+            call_id: self.id.clone(),
+        });
         let ring = tokio::time::sleep(Duration::from_millis(s.config.calls.answer_delay_ms));
         tokio::pin!(ring);
         loop {
@@ -237,13 +257,21 @@ impl Call {
                 Err(e) => warn!(error = %e, path = %path.display(), "cannot record this call"),
             }
         }
-        s.sip.command(Command::Answer { call_id: self.id.clone(), local_media: self.advertised });
+        s.sip.command(Command::Answer {
+            call_id: self.id.clone(),
+            local_media: self.advertised,
+        });
         self.answered = Instant::now();
         self.last_rtp = self.answered;
         self.record.answered_at_ms = Some(now_ms());
         self.record.status = CallStatus::Answered;
         self.record.codec = Some(self.media.codec_name.to_string());
-        s.events.publish(&self.id, EventKind::CallAnswered { codec: self.media.codec_name.to_string() });
+        s.events.publish(
+            &self.id,
+            EventKind::CallAnswered {
+                codec: self.media.codec_name.to_string(),
+            },
+        );
         self.save().await;
         info!(codec = self.media.codec_name, remote = ?self.media.remote, "answered");
         let actions = self.demo.start();
@@ -310,7 +338,8 @@ impl Call {
                 if let Some(e) = event {
                     self.shared.events.publish(&self.id, e);
                 }
-                self.codec = Codec::from_payload_type(if media.codec_name == "PCMA" { 8 } else { 0 }).expect("static");
+                self.codec =
+                    Codec::from_payload_type(if media.codec_name == "PCMA" { 8 } else { 0 }).expect("static");
                 self.media = media;
                 self.last_rtp = Instant::now();
             }
@@ -337,7 +366,8 @@ impl Call {
         self.last_rtp = Instant::now();
         let arrival_ms = self.answered.elapsed().as_millis() as u64;
         self.remote_ssrc = Some(rtp.ssrc());
-        self.receiver.update(seq, rtp.timestamp(), (arrival_ms * 8) as u32);
+        self.receiver
+            .update(seq, rtp.timestamp(), (arrival_ms * 8) as u32);
         if Some(pt) == self.media.dtmf_pt {
             if let Some(key) = self.rfc4733.push(rtp.timestamp(), rtp.mark(), rtp.payload()) {
                 self.on_key(key, DtmfMethod::Rfc4733);
@@ -345,7 +375,8 @@ impl Call {
         } else if pt == self.media.codec_pt {
             let mut pcm = Vec::with_capacity(rtp.payload().len());
             self.codec.decode(rtp.payload(), &mut pcm);
-            self.jitter.push(seq, rtp.timestamp(), rtp.ssrc(), pcm, arrival_ms);
+            self.jitter
+                .push(seq, rtp.timestamp(), rtp.ssrc(), pcm, arrival_ms);
         }
     }
 
@@ -362,7 +393,9 @@ impl Call {
     fn on_key(&mut self, key: char, method: DtmfMethod) {
         info!(%key, ?method, "DTMF");
         self.record.dtmf.push(key);
-        self.shared.events.publish(&self.id, EventKind::DtmfReceived { key, method });
+        self.shared
+            .events
+            .publish(&self.id, EventKind::DtmfReceived { key, method });
         let now = self.answered.elapsed();
         let actions = self.demo.on_key(key, now);
         self.apply(actions);
@@ -382,16 +415,20 @@ impl Call {
                         self.apply(actions);
                     }
                 }
-                Action::Hangup(cause) => self.hangup(cause),
+                Action::Hangup(cause) => self.hangup(HangupBy::Koe, cause),
             }
         }
     }
 
-    fn hangup(&mut self, cause: &str) {
+    fn hangup(&mut self, by: HangupBy, cause: &str) {
         if !self.hangup_sent {
             self.hangup_sent = true;
             info!(cause, "hanging up");
-            self.shared.sip.command(Command::Hangup { call_id: self.id.clone(), cause: cause.to_string() });
+            self.shared.sip.command(Command::Hangup {
+                call_id: self.id.clone(),
+                by,
+                cause: cause.to_string(),
+            });
         }
     }
 
@@ -423,7 +460,11 @@ impl Call {
             }
             None => self.sender.skip(),
         }
-        let sent = if self.media.direction.sends() { out } else { [0; FRAME] };
+        let sent = if self.media.direction.sends() {
+            out
+        } else {
+            [0; FRAME]
+        };
         if let Some(rec) = self.recorder.as_mut()
             && let Err(e) = rec.write_frame(&caller, &sent)
         {
@@ -434,15 +475,19 @@ impl Call {
             self.send_rtcp();
         }
         let timeout = Duration::from_secs(self.shared.config.media.rtp_timeout_s);
-        if self.media.direction.receives() && self.media.remote.is_some() && self.last_rtp.elapsed() > timeout {
-            self.hangup("rtp-timeout");
+        if self.media.direction.receives() && self.media.remote.is_some() && self.last_rtp.elapsed() > timeout
+        {
+            self.hangup(HangupBy::System, "rtp-timeout");
         }
         let actions = self.demo.on_tick(now);
         self.apply(actions);
     }
 
     fn send_rtcp(&mut self) {
-        let (Some(latch), Some(rtp_peer)) = (self.latch.as_ref(), self.latch.as_ref().map(Latch::peer)) else { return };
+        let (Some(latch), Some(rtp_peer)) = (self.latch.as_ref(), self.latch.as_ref().map(Latch::peer))
+        else {
+            return;
+        };
         let _ = latch;
         let to = SocketAddr::new(rtp_peer.ip(), rtp_peer.port().wrapping_add(1));
         let report = self.remote_ssrc.map(|ssrc| self.receiver.report_block(ssrc));
@@ -481,12 +526,43 @@ impl Call {
         let rtp = self.record.rtp.clone();
         self.save().await;
         let m = &self.shared.metrics;
-        m.inc_by("koe_rtp_packets_total", "RTP packets", &[("direction", "sent")], rtp.packets_sent as f64);
-        m.inc_by("koe_rtp_packets_total", "RTP packets", &[("direction", "received")], rtp.packets_received as f64);
-        m.inc_by("koe_rtp_packets_lost_total", "RTP packets lost by callers' streams", &[], rtp.packets_lost as f64);
-        m.inc_by("koe_rtp_late_frames_total", "20 ms ticks handled more than 10 ms late", &[], self.late_frames as f64);
-        m.observe("koe_rtp_jitter_seconds", "Interarrival jitter per call at its end", &[], rtp.jitter_ms / 1000.0);
-        self.shared.events.publish(&self.id, EventKind::CallEnded { cause: cause.clone(), hangup_by: by.as_str().into() });
+        m.inc_by(
+            "koe_rtp_packets_total",
+            "RTP packets",
+            &[("direction", "sent")],
+            rtp.packets_sent as f64,
+        );
+        m.inc_by(
+            "koe_rtp_packets_total",
+            "RTP packets",
+            &[("direction", "received")],
+            rtp.packets_received as f64,
+        );
+        m.inc_by(
+            "koe_rtp_packets_lost_total",
+            "RTP packets lost by callers' streams",
+            &[],
+            rtp.packets_lost as f64,
+        );
+        m.inc_by(
+            "koe_rtp_late_frames_total",
+            "20 ms ticks handled more than 10 ms late",
+            &[],
+            self.late_frames as f64,
+        );
+        m.observe(
+            "koe_rtp_jitter_seconds",
+            "Interarrival jitter per call at its end",
+            &[],
+            rtp.jitter_ms / 1000.0,
+        );
+        self.shared.events.publish(
+            &self.id,
+            EventKind::CallEnded {
+                cause: cause.clone(),
+                hangup_by: by.as_str().into(),
+            },
+        );
         info!(by = by.as_str(), %cause, packets_sent = rtp.packets_sent, packets_received = rtp.packets_received, "call ended");
     }
 }
@@ -516,7 +592,11 @@ mod tests {
         let r3 = RtpReader::new(&p3).unwrap();
         assert!(r3.mark(), "first packet after a pause is marked");
         assert_eq!(r3.timestamp(), ts0.wrapping_add(480));
-        assert_eq!(u16::from(r3.sequence_number()), seq0.wrapping_add(2), "no sequence gap for a pause");
+        assert_eq!(
+            u16::from(r3.sequence_number()),
+            seq0.wrapping_add(2),
+            "no sequence gap for a pause"
+        );
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct Latch {
     sdp_addr: SocketAddr,
     payload_types: Vec<u8>,
     locked: Option<SocketAddr>,
+    /// The source locked before a re-INVITE moved the media: still the same peer, so its packets are
+    /// heard while it switches over, but they do not pull koe's stream back to the old address.
+    previous: Option<SocketAddr>,
     candidates: Vec<Candidate>,
     rejected: u64,
 }
@@ -53,6 +56,7 @@ impl Latch {
             sdp_addr,
             payload_types,
             locked: None,
+            previous: None,
             candidates: Vec::new(),
             rejected: 0,
         }
@@ -80,6 +84,9 @@ impl Latch {
         }
         if from == self.sdp_addr {
             self.lock(from);
+            return Verdict::Accept;
+        }
+        if Some(from) == self.previous {
             return Verdict::Accept;
         }
         self.learn(from, ssrc, seq)
@@ -122,6 +129,7 @@ impl Latch {
 
     fn lock(&mut self, addr: SocketAddr) {
         self.locked = Some(addr);
+        self.previous = None;
         self.candidates.clear();
     }
 
@@ -140,10 +148,11 @@ impl Latch {
         self.rejected
     }
 
-    /// Starts over for a new SDP address (re-INVITE): the lock and all candidates are forgotten.
+    /// Starts over for a new SDP address (re-INVITE): koe sends to the new address, the candidates are
+    /// forgotten, and the old source is still heard until a new one locks.
     pub fn reset(&mut self, new_sdp_addr: SocketAddr) {
         self.sdp_addr = new_sdp_addr;
-        self.locked = None;
+        self.previous = self.locked.take().or(self.previous);
         self.candidates.clear();
     }
 
@@ -263,6 +272,33 @@ mod tests {
         assert_eq!(l.peer(), new);
         assert_eq!(l.accept(new, 8, 2, 0), Verdict::Accept);
         assert_eq!(l.accept(old, 7, 2, 0), Verdict::Reject);
+        l.set_payload_types(vec![0]);
+    }
+
+    #[test]
+    fn after_a_move_the_old_source_is_heard_but_does_not_pull_the_stream_back() {
+        let mut l = latch("198.51.100.1:4000");
+        let old = addr("198.51.100.1:4000");
+        let new = addr("198.51.100.1:5000");
+        assert_eq!(l.accept(old, 7, 1, 0), Verdict::Accept);
+        l.reset(new);
+        for seq in 2..10 {
+            assert_eq!(l.accept(old, 7, seq, 0), Verdict::Accept);
+        }
+        assert_eq!(l.peer(), new, "koe keeps sending where the re-INVITE said");
+        assert_eq!(l.accept(addr("203.0.113.9:6000"), 1, 1, 0), Verdict::Learning);
+        assert_eq!(l.accept(new, 7, 10, 0), Verdict::Accept);
+        assert_eq!(
+            l.accept(old, 7, 11, 0),
+            Verdict::Reject,
+            "once the new source locks, the old is a stranger"
+        );
+    }
+
+    #[test]
+    fn payload_type_changes_apply() {
+        let mut l = latch("198.51.100.1:4000");
+        let new = addr("198.51.100.1:4000");
         l.set_payload_types(vec![8]);
         assert_eq!(l.accept(new, 8, 3, 0), Verdict::Reject);
         assert_eq!(l.accept(new, 8, 4, 8), Verdict::Accept);

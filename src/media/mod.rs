@@ -3,5 +3,9 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod inband;
 pub mod jitter;
 pub mod latch;
+pub mod prompt;
+pub mod recorder;
+pub mod rtcp;

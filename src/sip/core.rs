@@ -17,7 +17,15 @@ use tracing::{debug, info, warn};
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
 /// Methods koe knows but does not serve: 405 with Allow, rather than 501.
-const KNOWN_UNSUPPORTED: [&str; 7] = ["REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "PRACK"];
+const KNOWN_UNSUPPORTED: [&str; 7] = [
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PUBLISH",
+    "MESSAGE",
+    "REFER",
+    "PRACK",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -61,22 +69,54 @@ impl HangupBy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     /// A new call was offered; answer it with `Command::Answer` (or reject it).
-    Incoming { call_id: String, from: String, to: String, media: Negotiated, source: Peer },
+    Incoming {
+        call_id: String,
+        from: String,
+        to: String,
+        media: Negotiated,
+        source: Peer,
+    },
     /// The caller's ACK arrived for koe's 200 OK.
-    Confirmed { call_id: String },
+    Confirmed {
+        call_id: String,
+    },
     /// A re-INVITE or UPDATE changed the media (hold/resume, new address, codec).
-    MediaChanged { call_id: String, media: Negotiated },
-    Dtmf { call_id: String, key: char },
-    Ended { call_id: String, by: HangupBy, cause: String },
+    MediaChanged {
+        call_id: String,
+        media: Negotiated,
+    },
+    Dtmf {
+        call_id: String,
+        key: char,
+    },
+    Ended {
+        call_id: String,
+        by: HangupBy,
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Ringing { call_id: String },
+    Ringing {
+        call_id: String,
+    },
     /// Answer with koe's RTP address (as written in SDP).
-    Answer { call_id: String, local_media: SocketAddr },
-    Reject { call_id: String, code: u16, reason: String },
-    Hangup { call_id: String, cause: String },
+    Answer {
+        call_id: String,
+        local_media: SocketAddr,
+    },
+    Reject {
+        call_id: String,
+        code: u16,
+        reason: String,
+    },
+    /// Ends the call from koe's side; `by` is Koe for the call's behaviour, System for drains and timers.
+    Hangup {
+        call_id: String,
+        by: HangupBy,
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +134,11 @@ pub struct CoreConfig {
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        CoreConfig { user_agent: "koe".into(), t1: Duration::from_millis(500), t2: Duration::from_secs(4) }
+        CoreConfig {
+            user_agent: "koe".into(),
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+        }
     }
 }
 
@@ -110,7 +154,13 @@ struct Retransmit {
 
 impl Retransmit {
     fn new(to: Peer, data: Vec<u8>, now: Instant, t1: Duration) -> Self {
-        Retransmit { to, data, interval: t1, next_at: now + t1, give_up_at: now + 64 * t1 }
+        Retransmit {
+            to,
+            data,
+            interval: t1,
+            next_at: now + t1,
+            give_up_at: now + 64 * t1,
+        }
     }
 }
 
@@ -228,9 +278,17 @@ impl SipCore {
 
     /// The earliest instant at which [`SipCore::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let calls = self.calls.values().filter_map(|c| c.pending_2xx.as_ref()).map(|(_, r)| r.next_at.min(r.give_up_at));
+        let calls = self
+            .calls
+            .values()
+            .filter_map(|c| c.pending_2xx.as_ref())
+            .map(|(_, r)| r.next_at.min(r.give_up_at));
         let rejected = self.rejected.values().map(|r| r.next_at.min(r.give_up_at));
-        let byes = self.byes.iter().filter_map(|b| b.retransmit.as_ref()).map(|r| r.next_at.min(r.give_up_at));
+        let byes = self
+            .byes
+            .iter()
+            .filter_map(|b| b.retransmit.as_ref())
+            .map(|r| r.next_at.min(r.give_up_at));
         let answered = self.answered.values().map(|(_, t)| *t);
         calls.chain(rejected).chain(byes).chain(answered).min()
     }
@@ -242,7 +300,10 @@ impl SipCore {
 
     fn send(&mut self, to: Peer, msg: &Message) -> Vec<u8> {
         let data = msg.to_bytes();
-        self.outputs.push_back(Output::Send { to, data: data.clone() });
+        self.outputs.push_back(Output::Send {
+            to,
+            data: data.clone(),
+        });
         data
     }
 
@@ -265,11 +326,23 @@ impl SipCore {
     }
 
     /// Answers a non-INVITE request and remembers the response for retransmissions of it.
-    fn reply_non_invite(&mut self, req: &Message, from: Peer, code: u16, extra: &[(&str, String)], now: Instant) {
+    fn reply_non_invite(
+        &mut self,
+        req: &Message,
+        from: Peer,
+        code: u16,
+        extra: &[(&str, String)],
+        now: Instant,
+    ) {
         let data = self.reply(req, from, code, extra);
         if let (Some(branch), Some(method)) = (req.via_branch(), req.method()) {
-            let keep = if from.transport == Transport::Udp { 64 * self.config.t1 } else { Duration::ZERO };
-            self.answered.insert((branch.to_string(), method.to_string()), (data, now + keep));
+            let keep = if from.transport == Transport::Udp {
+                64 * self.config.t1
+            } else {
+                Duration::ZERO
+            };
+            self.answered
+                .insert((branch.to_string(), method.to_string()), (data, now + keep));
         }
     }
 
@@ -297,9 +370,17 @@ impl SipCore {
         }
     }
 
-    fn handle_request(&mut self, method: &str, req: Message, from: Peer, local_sip: SocketAddr, now: Instant) {
+    fn handle_request(
+        &mut self,
+        method: &str,
+        req: Message,
+        from: Peer,
+        local_sip: SocketAddr,
+        now: Instant,
+    ) {
         // Retransmission of a non-INVITE request already answered.
-        if method != "INVITE" && method != "ACK"
+        if method != "INVITE"
+            && method != "ACK"
             && let Some(branch) = req.via_branch()
             && let Some((data, _)) = self.answered.get(&(branch.to_string(), method.to_string()))
         {
@@ -313,7 +394,11 @@ impl SipCore {
             "CANCEL" => self.on_cancel(&req, from, now),
             "BYE" => self.on_bye(&req, from, now),
             "OPTIONS" => {
-                let extra = [("Allow", ALLOW.to_string()), ("Accept", ACCEPT.to_string()), ("Supported", String::new())];
+                let extra = [
+                    ("Allow", ALLOW.to_string()),
+                    ("Accept", ACCEPT.to_string()),
+                    ("Supported", String::new()),
+                ];
                 let extra: Vec<_> = extra.into_iter().filter(|(_, v)| !v.is_empty()).collect();
                 self.reply_non_invite(&req, from, 200, &extra, now)
             }
@@ -372,7 +457,9 @@ impl SipCore {
             return self.reject(&req, from, 420, &[("Unsupported", required.to_string())], now);
         }
         let offer = if req.body.is_empty() {
-            Err(SdpError::Malformed("an INVITE without an SDP offer is not supported".into()))
+            Err(SdpError::Malformed(
+                "an INVITE without an SDP offer is not supported".into(),
+            ))
         } else if req.content_type().as_deref() != Some("application/sdp") {
             return self.reject(&req, from, 415, &[("Accept", "application/sdp".into())], now);
         } else {
@@ -413,7 +500,13 @@ impl SipCore {
         let from_uri = call.invite.header_uri("From").unwrap_or_default().to_string();
         let to_uri = call.invite.header_uri("To").unwrap_or_default().to_string();
         self.calls.insert(call_id.clone(), call);
-        self.event(CallEvent::Incoming { call_id, from: from_uri, to: to_uri, media, source: from });
+        self.event(CallEvent::Incoming {
+            call_id,
+            from: from_uri,
+            to: to_uri,
+            media,
+            source: from,
+        });
     }
 
     fn reject(&mut self, req: &Message, from: Peer, code: u16, extra: &[(&str, String)], now: Instant) {
@@ -439,7 +532,9 @@ impl SipCore {
     }
 
     fn on_reinvite(&mut self, req: Message, from: Peer, now: Instant) {
-        let Some(id) = self.dialog_of(&req, from, now) else { return };
+        let Some(id) = self.dialog_of(&req, from, now) else {
+            return;
+        };
         let cseq = req.cseq().map(|(n, _)| n).unwrap_or(0);
         let call = self.calls.get(&id).expect("dialog_of found it");
         if let Some((pending, r)) = &call.pending_2xx {
@@ -452,29 +547,50 @@ impl SipCore {
             return;
         }
         if cseq <= call.remote_cseq {
-            return self.reject_with_reason(&req, from, 500, "Server Internal Error (CSeq out of order)", now);
+            return self.reject_with_reason(
+                &req,
+                from,
+                500,
+                "Server Internal Error (CSeq out of order)",
+                now,
+            );
         }
-        let Some((answer, media)) = self.renegotiate(&id, &req, from, now) else { return };
+        let Some((answer, media)) = self.renegotiate(&id, &req, from, now) else {
+            return;
+        };
         let call = self.calls.get_mut(&id).expect("exists");
         call.remote_cseq = cseq;
         let msg = Self::ok_with_sdp(&req, call, answer, &self.config.user_agent);
         let data = msg.to_bytes();
-        self.outputs.push_back(Output::Send { to: from, data: data.clone() });
+        self.outputs.push_back(Output::Send {
+            to: from,
+            data: data.clone(),
+        });
         let call = self.calls.get_mut(&id).expect("exists");
         call.pending_2xx = Some((cseq, Retransmit::new(from, data, now, self.config.t1)));
         self.event(CallEvent::MediaChanged { call_id: id, media });
     }
 
     /// Negotiates a new offer in a dialog; answers 488/400 itself and returns None when it fails.
-    fn renegotiate(&mut self, id: &str, req: &Message, from: Peer, now: Instant) -> Option<(String, Negotiated)> {
+    fn renegotiate(
+        &mut self,
+        id: &str,
+        req: &Message,
+        from: Peer,
+        now: Instant,
+    ) -> Option<(String, Negotiated)> {
         let call = self.calls.get(id).expect("caller checked");
         let local = call.local_media?;
         if req.body.is_empty() {
             // An offer-less re-INVITE: koe offers its current session again.
             let neg = call.media.clone();
-            return Some((sdp::answer(&call.offer, &neg, local, call.session_id, call.sdp_version), neg));
+            return Some((
+                sdp::answer(&call.offer, &neg, local, call.session_id, call.sdp_version),
+                neg,
+            ));
         }
-        let parsed = SessionDesc::parse(&String::from_utf8_lossy(&req.body)).and_then(|o| o.negotiate().map(|n| (o, n)));
+        let parsed = SessionDesc::parse(&String::from_utf8_lossy(&req.body))
+            .and_then(|o| o.negotiate().map(|n| (o, n)));
         match parsed {
             Ok((offer, neg)) => {
                 let call = self.calls.get_mut(id).expect("exists");
@@ -526,7 +642,9 @@ impl SipCore {
         }
         let id = req.call_id().to_string();
         let cseq = req.cseq().map(|(n, _)| n);
-        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         if call.pending_2xx.as_ref().is_some_and(|(n, _)| Some(*n) == cseq) {
             call.pending_2xx = None;
             if call.state == CallState::Answered {
@@ -538,10 +656,13 @@ impl SipCore {
 
     fn on_cancel(&mut self, req: &Message, from: Peer, now: Instant) {
         let id = req.call_id().to_string();
-        let matches = self
-            .calls
-            .get(&id)
-            .is_some_and(|c| Some(c.invite_branch.as_str()) == req.via_branch());
+        // RFC 3261 §9.2 matches by branch; callers that reuse neither get the RFC 2543 rule (§17.2.3):
+        // same Call-ID, From tag and CSeq number as the INVITE.
+        let matches = self.calls.get(&id).is_some_and(|c| {
+            Some(c.invite_branch.as_str()) == req.via_branch()
+                || (req.from_tag() == c.invite.from_tag()
+                    && req.cseq().map(|(n, _)| n) == c.invite.cseq().map(|(n, _)| n))
+        });
         if !matches {
             return self.reply_non_invite(req, from, 481, &[], now);
         }
@@ -556,18 +677,30 @@ impl SipCore {
         r.push_header("Server", self.config.user_agent.clone());
         let data = self.send(call.source, &r);
         self.remember_rejection(&call.invite, call.source, data, now);
-        self.event(CallEvent::Ended { call_id: id, by: HangupBy::Caller, cause: "cancel".into() });
+        self.event(CallEvent::Ended {
+            call_id: id,
+            by: HangupBy::Caller,
+            cause: "cancel".into(),
+        });
     }
 
     fn on_bye(&mut self, req: &Message, from: Peer, now: Instant) {
-        let Some(id) = self.dialog_of(req, from, now) else { return };
+        let Some(id) = self.dialog_of(req, from, now) else {
+            return;
+        };
         self.reply_non_invite(req, from, 200, &[], now);
         self.calls.remove(&id);
-        self.event(CallEvent::Ended { call_id: id, by: HangupBy::Caller, cause: "bye".into() });
+        self.event(CallEvent::Ended {
+            call_id: id,
+            by: HangupBy::Caller,
+            cause: "bye".into(),
+        });
     }
 
     fn on_info(&mut self, req: &Message, from: Peer, now: Instant) {
-        let Some(id) = self.dialog_of(req, from, now) else { return };
+        let Some(id) = self.dialog_of(req, from, now) else {
+            return;
+        };
         let body = String::from_utf8_lossy(&req.body);
         match req.content_type() {
             None if req.body.is_empty() => self.reply_non_invite(req, from, 200, &[], now),
@@ -589,16 +722,23 @@ impl SipCore {
     }
 
     fn on_update(&mut self, req: &Message, from: Peer, now: Instant) {
-        let Some(id) = self.dialog_of(req, from, now) else { return };
+        let Some(id) = self.dialog_of(req, from, now) else {
+            return;
+        };
         if req.body.is_empty() {
             return self.reply_non_invite(req, from, 200, &[], now);
         }
-        let Some((answer, media)) = self.renegotiate(&id, req, from, now) else { return };
+        let Some((answer, media)) = self.renegotiate(&id, req, from, now) else {
+            return;
+        };
         let call = self.calls.get(&id).expect("exists");
         let msg = Self::ok_with_sdp(req, call, answer, &self.config.user_agent);
         let data = self.send(from, &msg);
         if let Some(branch) = req.via_branch() {
-            self.answered.insert((branch.to_string(), "UPDATE".into()), (data, now + 64 * self.config.t1));
+            self.answered.insert(
+                (branch.to_string(), "UPDATE".into()),
+                (data, now + 64 * self.config.t1),
+            );
         }
         self.event(CallEvent::MediaChanged { call_id: id, media });
     }
@@ -619,7 +759,9 @@ impl SipCore {
     pub fn handle_command(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::Ringing { call_id } => {
-                let Some(call) = self.calls.get(&call_id) else { return };
+                let Some(call) = self.calls.get(&call_id) else {
+                    return;
+                };
                 if call.state != CallState::Proceeding {
                     return;
                 }
@@ -630,23 +772,40 @@ impl SipCore {
                 self.calls.get_mut(&call_id).expect("exists").last_response = Some(data);
             }
             Command::Answer { call_id, local_media } => {
-                let Some(call) = self.calls.get_mut(&call_id) else { return };
+                let Some(call) = self.calls.get_mut(&call_id) else {
+                    return;
+                };
                 if call.state != CallState::Proceeding {
                     return;
                 }
                 call.local_media = Some(local_media);
-                let answer = sdp::answer(&call.offer, &call.media, local_media, call.session_id, call.sdp_version);
+                let answer = sdp::answer(
+                    &call.offer,
+                    &call.media,
+                    local_media,
+                    call.session_id,
+                    call.sdp_version,
+                );
                 let msg = Self::ok_with_sdp(&call.invite, call, answer, &self.config.user_agent);
                 let data = msg.to_bytes();
                 let cseq = call.invite.cseq().map(|(n, _)| n).unwrap_or(0);
                 call.state = CallState::Answered;
                 call.last_response = Some(data.clone());
-                call.pending_2xx = Some((cseq, Retransmit::new(call.source, data.clone(), now, self.config.t1)));
+                call.pending_2xx = Some((
+                    cseq,
+                    Retransmit::new(call.source, data.clone(), now, self.config.t1),
+                ));
                 let to = call.source;
                 self.outputs.push_back(Output::Send { to, data });
             }
-            Command::Reject { call_id, code, reason } => {
-                let Some(call) = self.calls.get(&call_id) else { return };
+            Command::Reject {
+                call_id,
+                code,
+                reason,
+            } => {
+                let Some(call) = self.calls.get(&call_id) else {
+                    return;
+                };
                 if call.state != CallState::Proceeding {
                     return;
                 }
@@ -655,38 +814,65 @@ impl SipCore {
                 r.push_header("Server", self.config.user_agent.clone());
                 let data = self.send(call.source, &r);
                 self.remember_rejection(&call.invite, call.source, data, now);
-                self.event(CallEvent::Ended { call_id, by: HangupBy::Koe, cause: format!("rejected {code}") });
+                self.event(CallEvent::Ended {
+                    call_id,
+                    by: HangupBy::Koe,
+                    cause: format!("rejected {code}"),
+                });
             }
-            Command::Hangup { call_id, cause } => self.hangup(&call_id, HangupBy::Koe, cause, now),
+            Command::Hangup { call_id, by, cause } => self.hangup(&call_id, by, cause, now),
         }
     }
 
     /// Ends a call from koe's side: BYE once answered, 480 before.
     fn hangup(&mut self, call_id: &str, by: HangupBy, cause: String, now: Instant) {
-        let Some(call) = self.calls.remove(call_id) else { return };
+        let Some(call) = self.calls.remove(call_id) else {
+            return;
+        };
         if call.state == CallState::Proceeding {
-            let mut r = response(&call.invite, 480, "Temporarily Unavailable", Some(&call.local_tag));
+            let mut r = response(
+                &call.invite,
+                480,
+                "Temporarily Unavailable",
+                Some(&call.local_tag),
+            );
             r.push_header("Server", self.config.user_agent.clone());
             let data = self.send(call.source, &r);
             self.remember_rejection(&call.invite, call.source, data, now);
         } else {
             self.send_bye(&call, now);
         }
-        self.event(CallEvent::Ended { call_id: call_id.to_string(), by, cause });
+        self.event(CallEvent::Ended {
+            call_id: call_id.to_string(),
+            by,
+            cause,
+        });
     }
 
     /// BYE within the dialog, as RFC 3261 §12.2.1.1 builds it for the UAS side.
     fn send_bye(&mut self, call: &Call, now: Instant) {
         let inv = &call.invite;
-        let target = inv.header_uri("Contact").unwrap_or_else(|| inv.header_uri("From").unwrap_or_default());
-        let routes: Vec<String> = inv.header_values("Record-Route").iter().map(|s| s.to_string()).collect();
+        let target = inv
+            .header_uri("Contact")
+            .unwrap_or_else(|| inv.header_uri("From").unwrap_or_default());
+        let routes: Vec<String> = inv
+            .header_values("Record-Route")
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut bye = Message::request("BYE", target);
         let branch = format!("z9hG4bK{}", self.fresh(""));
         let via_host = match call.local_sip.ip() {
             IpAddr::V6(ip) => format!("[{ip}]:{}", call.local_sip.port()),
             IpAddr::V4(ip) => format!("{ip}:{}", call.local_sip.port()),
         };
-        bye.push_header("Via", format!("SIP/2.0/{} {via_host};branch={branch};rport", call.source.transport.via_name()));
+        bye.push_header(
+            "Via",
+            format!(
+                "SIP/2.0/{} {via_host};branch={branch};rport",
+                call.source.transport.via_name()
+            ),
+        );
         bye.push_header("Max-Forwards", "70");
         for r in &routes {
             bye.push_header("Route", r.clone());
@@ -699,18 +885,26 @@ impl SipCore {
         bye.push_header("CSeq", format!("{} BYE", call.local_cseq + 1));
         bye.push_header("User-Agent", self.config.user_agent.clone());
         // Where to: the first loose route, else the remote target; over TCP, the caller's connection.
-        let next_hop = routes.first().and_then(|r| header_uri(r)).unwrap_or(target).to_string();
+        let next_hop = routes
+            .first()
+            .and_then(|r| header_uri(r))
+            .unwrap_or(target)
+            .to_string();
         let to = match call.source.transport {
             Transport::Tcp => call.source,
             Transport::Udp => {
                 let addr = uri_host_port(&next_hop)
                     .and_then(|(h, p)| h.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, p)))
                     .unwrap_or(call.source.addr);
-                Peer { transport: Transport::Udp, addr }
+                Peer {
+                    transport: Transport::Udp,
+                    addr,
+                }
             }
         };
         let data = self.send(to, &bye);
-        let retransmit = (to.transport == Transport::Udp).then(|| Retransmit::new(to, data, now, self.config.t1));
+        let retransmit =
+            (to.transport == Transport::Udp).then(|| Retransmit::new(to, data, now, self.config.t1));
         self.byes.push(ByeTxn { branch, retransmit });
     }
 
@@ -719,14 +913,19 @@ impl SipCore {
         let mut resend = Vec::new();
         let mut no_ack = Vec::new();
         for (id, call) in self.calls.iter_mut() {
-            let Some((_, r)) = call.pending_2xx.as_mut() else { continue };
+            let Some((_, r)) = call.pending_2xx.as_mut() else {
+                continue;
+            };
             if now >= r.give_up_at {
                 if call.state == CallState::Answered {
                     no_ack.push(id.clone());
                 }
                 call.pending_2xx = None;
             } else if now >= r.next_at {
-                resend.push(Output::Send { to: r.to, data: r.data.clone() });
+                resend.push(Output::Send {
+                    to: r.to,
+                    data: r.data.clone(),
+                });
                 r.interval = (r.interval * 2).min(t2);
                 r.next_at = now + r.interval;
             }
@@ -736,19 +935,27 @@ impl SipCore {
                 return false;
             }
             if now >= r.next_at {
-                resend.push(Output::Send { to: r.to, data: r.data.clone() });
+                resend.push(Output::Send {
+                    to: r.to,
+                    data: r.data.clone(),
+                });
                 r.interval = (r.interval * 2).min(t2);
                 r.next_at = now + r.interval;
             }
             true
         });
         self.byes.retain_mut(|b| {
-            let Some(r) = b.retransmit.as_mut() else { return false };
+            let Some(r) = b.retransmit.as_mut() else {
+                return false;
+            };
             if now >= r.give_up_at {
                 return false; // Timer F: the call is over either way
             }
             if now >= r.next_at {
-                resend.push(Output::Send { to: r.to, data: r.data.clone() });
+                resend.push(Output::Send {
+                    to: r.to,
+                    data: r.data.clone(),
+                });
                 r.interval = (r.interval * 2).min(t2);
                 r.next_at = now + r.interval;
             }

@@ -34,9 +34,18 @@ impl SipHandle {
 }
 
 enum Inbound {
-    Frame { data: Vec<u8>, peer: Peer, local: SocketAddr },
-    Connected { peer: SocketAddr, writer: mpsc::UnboundedSender<Vec<u8>> },
-    Closed { peer: SocketAddr },
+    Frame {
+        data: Vec<u8>,
+        peer: Peer,
+        local: SocketAddr,
+    },
+    Connected {
+        peer: SocketAddr,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+    },
+    Closed {
+        peer: SocketAddr,
+    },
 }
 
 pub struct EndpointConfig {
@@ -56,7 +65,11 @@ pub async fn start(
 ) -> std::io::Result<(SipHandle, SocketAddr)> {
     let udp = UdpSocket::bind(bind).await?;
     let bound = udp.local_addr()?;
-    let listener = if tcp { Some(TcpListener::bind(bound).await?) } else { None };
+    let listener = if tcp {
+        Some(TcpListener::bind(bound).await?)
+    } else {
+        None
+    };
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let (in_tx, in_rx) = mpsc::unbounded_channel();
     if let Some(listener) = listener {
@@ -137,7 +150,10 @@ impl Endpoint {
         if !self.bound.ip().is_unspecified() {
             return self.bound;
         }
-        let ip = *self.route_cache.entry(peer.ip()).or_insert_with(|| route_source(peer).unwrap_or(peer.ip()));
+        let ip = *self
+            .route_cache
+            .entry(peer.ip())
+            .or_insert_with(|| route_source(peer).unwrap_or(peer.ip()));
         SocketAddr::new(ip, self.bound.port())
     }
 
@@ -152,7 +168,11 @@ impl Endpoint {
         match Message::parse(data) {
             Ok(msg) => {
                 match msg.method() {
-                    Some(m) => self.metrics.inc("koe_sip_requests_total", "SIP requests received", &[("method", m)]),
+                    Some(m) => self.metrics.inc(
+                        "koe_sip_requests_total",
+                        "SIP requests received",
+                        &[("method", m)],
+                    ),
                     None => self.metrics.inc(
                         "koe_sip_responses_received_total",
                         "SIP responses received",
@@ -163,7 +183,11 @@ impl Endpoint {
                 self.core.handle_message(msg, peer, local, Instant::now());
             }
             Err(e) => {
-                self.metrics.inc("koe_sip_malformed_total", "Unparseable SIP messages received", &[]);
+                self.metrics.inc(
+                    "koe_sip_malformed_total",
+                    "Unparseable SIP messages received",
+                    &[],
+                );
                 warn!(from = %peer.addr, len = data.len(), reason = %e.reason, preview = %preview(data), "malformed SIP message");
                 self.core.handle_malformed(&e, peer);
             }
@@ -175,7 +199,8 @@ impl Endpoint {
             match out {
                 Output::Send { to, data } => {
                     if let Some(code) = status_code(&data) {
-                        self.metrics.inc("koe_sip_responses_total", "SIP responses sent", &[("code", code)]);
+                        self.metrics
+                            .inc("koe_sip_responses_total", "SIP responses sent", &[("code", code)]);
                     }
                     self.send_raw(to, data)
                 }
@@ -218,7 +243,11 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// The local address the kernel would send from to reach `peer` (no packet is sent).
 pub fn route_source(peer: SocketAddr) -> Option<IpAddr> {
-    let any: SocketAddr = if peer.is_ipv4() { "0.0.0.0:0".parse().ok()? } else { "[::]:0".parse().ok()? };
+    let any: SocketAddr = if peer.is_ipv4() {
+        "0.0.0.0:0".parse().ok()?
+    } else {
+        "[::]:0".parse().ok()?
+    };
     let s = StdUdpSocket::bind(any).ok()?;
     s.connect(peer).ok()?;
     s.local_addr().ok().map(|a| a.ip())
@@ -239,7 +268,11 @@ fn preview(data: &[u8]) -> String {
     s
 }
 
-async fn accept_loop(listener: TcpListener, inbound: mpsc::UnboundedSender<Inbound>, cancel: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    inbound: mpsc::UnboundedSender<Inbound>,
+    cancel: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -257,7 +290,9 @@ async fn serve_connection(
     inbound: mpsc::UnboundedSender<Inbound>,
     cancel: CancellationToken,
 ) {
-    let local = stream.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let _ = inbound.send(Inbound::Connected { peer, writer: tx });
@@ -270,7 +305,10 @@ async fn serve_connection(
     });
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = [0u8; 8192];
-    let sip_peer = Peer { transport: Transport::Tcp, addr: peer };
+    let sip_peer = Peer {
+        transport: Transport::Tcp,
+        addr: peer,
+    };
     'read: loop {
         let n = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -284,7 +322,11 @@ async fn serve_connection(
             match message::frame_len(&buf) {
                 Ok(Some(len)) => {
                     let data: Vec<u8> = buf.drain(..len).collect();
-                    let _ = inbound.send(Inbound::Frame { data, peer: sip_peer, local });
+                    let _ = inbound.send(Inbound::Frame {
+                        data,
+                        peer: sip_peer,
+                        local,
+                    });
                 }
                 Ok(None) => break,
                 Err(reason) => {
@@ -295,7 +337,11 @@ async fn serve_connection(
                     if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
                         data.truncate(end + 4);
                     }
-                    let _ = inbound.send(Inbound::Frame { data, peer: sip_peer, local });
+                    let _ = inbound.send(Inbound::Frame {
+                        data,
+                        peer: sip_peer,
+                        local,
+                    });
                     break 'read;
                 }
             }

@@ -31,7 +31,10 @@ pub struct ParseError {
 
 impl ParseError {
     fn new(reason: impl Into<String>, partial: Option<Message>) -> Self {
-        ParseError { reason: reason.into(), partial: partial.map(Box::new) }
+        ParseError {
+            reason: reason.into(),
+            partial: partial.map(Box::new),
+        }
     }
 }
 
@@ -59,7 +62,9 @@ fn canonical_name(name: &str) -> String {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
 /// Where the head ends and the body begins, tolerating bare LF line ends.
@@ -82,7 +87,10 @@ impl Message {
         let first = lines.next().unwrap_or_default();
         let start = parse_start_line(first.trim_end());
         let mut msg = Message {
-            start: start.clone().unwrap_or(StartLine::Request { method: String::new(), uri: String::new() }),
+            start: start.clone().unwrap_or(StartLine::Request {
+                method: String::new(),
+                uri: String::new(),
+            }),
             headers: Vec::new(),
             body: Vec::new(),
         };
@@ -90,10 +98,12 @@ impl Message {
         for line in lines {
             match line.split_once(':') {
                 Some((name, value)) if is_token(name.trim()) => {
-                    msg.headers.push((canonical_name(name.trim()), value.trim().to_string()));
+                    msg.headers
+                        .push((canonical_name(name.trim()), value.trim().to_string()));
                 }
                 _ => {
-                    bad_header.get_or_insert_with(|| format!("malformed header line {:?}", truncate(&line, 60)));
+                    bad_header
+                        .get_or_insert_with(|| format!("malformed header line {:?}", truncate(&line, 60)));
                 }
             }
         }
@@ -107,7 +117,10 @@ impl Message {
             None => available,
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if n > MAX_MESSAGE => {
-                    return Err(ParseError::new(format!("Content-Length {n} is too large"), Some(msg)));
+                    return Err(ParseError::new(
+                        format!("Content-Length {n} is too large"),
+                        Some(msg),
+                    ));
                 }
                 Ok(n) if n > available => {
                     return Err(ParseError::new(
@@ -116,7 +129,12 @@ impl Message {
                     ));
                 }
                 Ok(n) => n,
-                Err(_) => return Err(ParseError::new(format!("invalid Content-Length {v:?}"), Some(msg))),
+                Err(_) => {
+                    return Err(ParseError::new(
+                        format!("invalid Content-Length {v:?}"),
+                        Some(msg),
+                    ));
+                }
             },
         };
         msg.body = buf[body_start..body_start + body_len].to_vec();
@@ -132,14 +150,20 @@ impl Message {
         if let (StartLine::Request { method, .. }, Some((_, cseq_method))) = (&msg.start, msg.cseq())
             && *method != cseq_method
         {
-            return Err(ParseError::new("CSeq method does not match the request method", Some(msg)));
+            return Err(ParseError::new(
+                "CSeq method does not match the request method",
+                Some(msg),
+            ));
         }
         Ok(msg)
     }
 
     pub fn request(method: &str, uri: &str) -> Message {
         Message {
-            start: StartLine::Request { method: method.to_string(), uri: uri.to_string() },
+            start: StartLine::Request {
+                method: method.to_string(),
+                uri: uri.to_string(),
+            },
             headers: Vec::new(),
             body: Vec::new(),
         }
@@ -148,12 +172,18 @@ impl Message {
     /// A response to `req` (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied.
     pub fn response_to(req: &Message, code: u16, reason: &str) -> Message {
         let mut resp = Message {
-            start: StartLine::Response { code, reason: reason.to_string() },
+            start: StartLine::Response {
+                code,
+                reason: reason.to_string(),
+            },
             headers: Vec::new(),
             body: Vec::new(),
         };
         for (name, value) in &req.headers {
-            if matches!(name.as_str(), "Via" | "From" | "To" | "Call-ID" | "CSeq" | "Record-Route") {
+            if matches!(
+                name.as_str(),
+                "Via" | "From" | "To" | "Call-ID" | "CSeq" | "Record-Route"
+            ) {
                 resp.headers.push((name.clone(), value.clone()));
             }
         }
@@ -177,7 +207,10 @@ impl Message {
     /// The first value of a header (case-insensitive name, compact forms accepted).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = canonical_name(name);
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a header, with comma-separated lists split (for Via, Route, Record-Route).
@@ -196,7 +229,11 @@ impl Message {
 
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
         let value = value.into();
-        match self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             Some(h) => h.1 = value,
             None => self.headers.push((name.to_string(), value)),
         }
@@ -237,7 +274,8 @@ impl Message {
     }
 
     pub fn content_type(&self) -> Option<String> {
-        self.header("Content-Type").map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.header("Content-Type")
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
     }
 
     /// Serializes, setting Content-Length from the body.
@@ -295,16 +333,24 @@ fn unfold(head: &str) -> Vec<String> {
 fn parse_start_line(line: &str) -> Result<StartLine, String> {
     if let Some(rest) = line.strip_prefix("SIP/2.0 ") {
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
-        let code: u16 = code.parse().map_err(|_| format!("invalid status code in {line:?}"))?;
+        let code: u16 = code
+            .parse()
+            .map_err(|_| format!("invalid status code in {line:?}"))?;
         if !(100..700).contains(&code) {
             return Err(format!("status code {code} out of range"));
         }
-        return Ok(StartLine::Response { code, reason: reason.to_string() });
+        return Ok(StartLine::Response {
+            code,
+            reason: reason.to_string(),
+        });
     }
     let mut parts = line.split(' ');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(method), Some(uri), Some("SIP/2.0"), None) if is_token(method) && uri.contains(':') => {
-            Ok(StartLine::Request { method: method.to_string(), uri: uri.to_string() })
+            Ok(StartLine::Request {
+                method: method.to_string(),
+                uri: uri.to_string(),
+            })
         }
         (_, _, Some(v), None) if v.starts_with("SIP/") => Err(format!("unsupported SIP version {v:?}")),
         _ => Err(format!("invalid start line {:?}", truncate(line, 80))),
@@ -355,7 +401,11 @@ pub fn header_uri(value: &str) -> Option<&str> {
 /// are needed, or an error for a head without a usable Content-Length or a message too large.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, String> {
     let Some((head_end, body_start)) = split_head(buf) else {
-        return if buf.len() > MAX_MESSAGE { Err("headers too large".into()) } else { Ok(None) };
+        return if buf.len() > MAX_MESSAGE {
+            Err("headers too large".into())
+        } else {
+            Ok(None)
+        };
     };
     let head = String::from_utf8_lossy(&buf[..head_end]);
     let len = unfold(&head)
@@ -366,7 +416,9 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, String> {
             (canonical_name(n.trim()) == "Content-Length").then(|| v.trim().to_string())
         })
         .ok_or("Content-Length is required on stream transports")?;
-    let len: usize = len.parse().map_err(|_| format!("invalid Content-Length {len:?}"))?;
+    let len: usize = len
+        .parse()
+        .map_err(|_| format!("invalid Content-Length {len:?}"))?;
     if len > MAX_MESSAGE {
         return Err(format!("Content-Length {len} is too large"));
     }
@@ -380,7 +432,12 @@ pub fn uri_host_port(uri: &str) -> Option<(String, u16)> {
     let hostport = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
     if let Some(v6) = hostport.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
-        let port = after.strip_prefix(':').map(str::parse).transpose().ok()?.unwrap_or(5060);
+        let port = after
+            .strip_prefix(':')
+            .map(str::parse)
+            .transpose()
+            .ok()?
+            .unwrap_or(5060);
         return Some((host.to_string(), port));
     }
     match hostport.split_once(':') {
@@ -451,12 +508,23 @@ t: <sip:a@b>\r\ni: abc\r\nCSeq: 2\r\n  OPTIONS\r\nl: 0\r\n\r\n";
         assert!(e.partial.is_some());
 
         let raw = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
-        assert!(Message::parse(raw.as_bytes()).unwrap_err().reason.contains("CSeq"));
+        assert!(
+            Message::parse(raw.as_bytes())
+                .unwrap_err()
+                .reason
+                .contains("CSeq")
+        );
     }
 
     #[test]
     fn garbage_never_panics() {
-        for junk in [&b""[..], b"\r\n\r\n", b"\xff\xfe\x00\x01\r\n\r\n", b"SIP/2.0 99999 x\r\n\r\n", b"A B C D\r\n\r\n"] {
+        for junk in [
+            &b""[..],
+            b"\r\n\r\n",
+            b"\xff\xfe\x00\x01\r\n\r\n",
+            b"SIP/2.0 99999 x\r\n\r\n",
+            b"A B C D\r\n\r\n",
+        ] {
             assert!(Message::parse(junk).is_err());
         }
         let mut state = 12345u32;
@@ -487,10 +555,19 @@ t: <sip:a@b>\r\ni: abc\r\nCSeq: 2\r\n  OPTIONS\r\nl: 0\r\n\r\n";
 
     #[test]
     fn uris_and_params() {
-        assert_eq!(uri_host_port("sip:bob@10.0.0.1:5070;transport=tcp"), Some(("10.0.0.1".into(), 5070)));
-        assert_eq!(uri_host_port("sip:example.com"), Some(("example.com".into(), 5060)));
+        assert_eq!(
+            uri_host_port("sip:bob@10.0.0.1:5070;transport=tcp"),
+            Some(("10.0.0.1".into(), 5070))
+        );
+        assert_eq!(
+            uri_host_port("sip:example.com"),
+            Some(("example.com".into(), 5060))
+        );
         assert_eq!(uri_host_port("sip:a@[::1]:5080"), Some(("::1".into(), 5080)));
         assert_eq!(param("\"A, B\" <sip:a@b;x=1>;tag=abc;lr", "tag"), Some("abc"));
-        assert_eq!(split_list("<sip:a@b>, \"x,y\" <sip:c@d>"), vec!["<sip:a@b>", "\"x,y\" <sip:c@d>"]);
+        assert_eq!(
+            split_list("<sip:a@b>, \"x,y\" <sip:c@d>"),
+            vec!["<sip:a@b>", "\"x,y\" <sip:c@d>"]
+        );
     }
 }

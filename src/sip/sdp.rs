@@ -92,7 +92,11 @@ pub struct Negotiated {
 impl SessionDesc {
     pub fn parse(text: &str) -> Result<SessionDesc, SdpError> {
         let bad = |m: String| SdpError::Malformed(m);
-        let mut sd = SessionDesc { connection: None, direction: None, media: Vec::new() };
+        let mut sd = SessionDesc {
+            connection: None,
+            direction: None,
+            media: Vec::new(),
+        };
         let mut saw_version = false;
         for (n, raw) in text.lines().enumerate() {
             let line = raw.trim_end_matches('\r');
@@ -119,14 +123,20 @@ impl SessionDesc {
                 }
                 "m" => {
                     let mut parts = value.split_whitespace();
-                    let media = parts.next().ok_or_else(|| bad("empty m= line".into()))?.to_string();
+                    let media = parts
+                        .next()
+                        .ok_or_else(|| bad("empty m= line".into()))?
+                        .to_string();
                     let port = parts.next().ok_or_else(|| bad("m= line without port".into()))?;
                     let port: u16 = port
                         .split('/')
                         .next()
                         .and_then(|p| p.parse().ok())
                         .ok_or_else(|| bad(format!("invalid port in m={value}")))?;
-                    let proto = parts.next().ok_or_else(|| bad("m= line without protocol".into()))?.to_string();
+                    let proto = parts
+                        .next()
+                        .ok_or_else(|| bad("m= line without protocol".into()))?
+                        .to_string();
                     let formats: Vec<String> = parts.map(str::to_string).collect();
                     if formats.is_empty() {
                         return Err(bad(format!("m={value} lists no formats")));
@@ -184,28 +194,46 @@ impl SessionDesc {
                 continue;
             }
             let name_of = |pt: u8| -> Option<String> {
-                m.rtpmap.iter().find(|(p, _)| *p == pt).map(|(_, e)| e.to_ascii_uppercase()).or_else(|| {
-                    CODECS.iter().find(|(p, _)| *p == pt).map(|(_, n)| format!("{n}/8000"))
-                })
+                m.rtpmap
+                    .iter()
+                    .find(|(p, _)| *p == pt)
+                    .map(|(_, e)| e.to_ascii_uppercase())
+                    .or_else(|| {
+                        CODECS
+                            .iter()
+                            .find(|(p, _)| *p == pt)
+                            .map(|(_, n)| format!("{n}/8000"))
+                    })
             };
             let pts: Vec<u8> = m.formats.iter().filter_map(|f| f.parse().ok()).collect();
             let codec = pts.iter().find_map(|&pt| {
                 let name = name_of(pt)?;
-                CODECS.iter().find(|(_, n)| name == format!("{n}/8000")).map(|(_, n)| (pt, *n))
+                CODECS
+                    .iter()
+                    .find(|(_, n)| name == format!("{n}/8000"))
+                    .map(|(_, n)| (pt, *n))
             });
-            let Some((codec_pt, codec_name)) = codec else { continue };
-            let dtmf_pt = pts.iter().copied().find(|&pt| {
-                name_of(pt).is_some_and(|n| n == "TELEPHONE-EVENT/8000")
-            });
-            let addr = m.connection.or(self.connection).ok_or_else(|| {
-                SdpError::Malformed("no c= line for the audio stream".into())
-            })?;
+            let Some((codec_pt, codec_name)) = codec else {
+                continue;
+            };
+            let dtmf_pt = pts
+                .iter()
+                .copied()
+                .find(|&pt| name_of(pt).is_some_and(|n| n == "TELEPHONE-EVENT/8000"));
+            let addr = m
+                .connection
+                .or(self.connection)
+                .ok_or_else(|| SdpError::Malformed("no c= line for the audio stream".into()))?;
             let offered = m.direction.or(self.direction).unwrap_or(Direction::SendRecv);
             // RFC 2543 hold: c=0.0.0.0 means "don't send to me".
             let remote = (!addr.is_unspecified()).then(|| SocketAddr::new(addr, m.port));
             let direction = match (offered.answer(), remote) {
                 (d, None) if d.sends() => {
-                    if d.receives() { Direction::RecvOnly } else { Direction::Inactive }
+                    if d.receives() {
+                        Direction::RecvOnly
+                    } else {
+                        Direction::Inactive
+                    }
                 }
                 (d, _) => d,
             };
@@ -213,7 +241,15 @@ impl SessionDesc {
                 Some(p @ (20 | 40 | 60)) => p,
                 _ => 20,
             };
-            return Ok(Negotiated { codec_pt, codec_name, dtmf_pt, remote, direction, ptime, index });
+            return Ok(Negotiated {
+                codec_pt,
+                codec_name,
+                dtmf_pt,
+                remote,
+                direction,
+                ptime,
+                index,
+            });
         }
         Err(SdpError::NoCommonCodec)
     }
@@ -224,14 +260,21 @@ fn parse_connection(value: &str) -> Result<IpAddr, SdpError> {
     match (parts.next(), parts.next(), parts.next()) {
         (Some("IN"), Some("IP4" | "IP6"), Some(addr)) => {
             let addr = addr.split('/').next().unwrap_or(addr);
-            addr.parse().map_err(|_| SdpError::Malformed(format!("invalid address in c={value}")))
+            addr.parse()
+                .map_err(|_| SdpError::Malformed(format!("invalid address in c={value}")))
         }
         _ => Err(SdpError::Malformed(format!("invalid c={value}"))),
     }
 }
 
 /// Builds koe's answer: the accepted stream with one codec (+ telephone-event), other streams refused.
-pub fn answer(offer: &SessionDesc, neg: &Negotiated, local: SocketAddr, session_id: u64, version: u64) -> String {
+pub fn answer(
+    offer: &SessionDesc,
+    neg: &Negotiated,
+    local: SocketAddr,
+    session_id: u64,
+    version: u64,
+) -> String {
     let ip = local.ip();
     let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut s = String::new();
@@ -286,15 +329,21 @@ mod tests {
         assert_eq!(n.codec_name, "PCMU");
         assert_eq!(n.dtmf_pt, None);
         // A dynamic payload type mapped to PCMU is PCMU too.
-        let n = offer("m=audio 4000 RTP/AVP 96 97", "a=rtpmap:96 pcmu/8000\r\na=rtpmap:97 telephone-event/8000\r\n")
-            .negotiate()
-            .unwrap();
+        let n = offer(
+            "m=audio 4000 RTP/AVP 96 97",
+            "a=rtpmap:96 pcmu/8000\r\na=rtpmap:97 telephone-event/8000\r\n",
+        )
+        .negotiate()
+        .unwrap();
         assert_eq!((n.codec_pt, n.codec_name, n.dtmf_pt), (96, "PCMU", Some(97)));
     }
 
     #[test]
     fn nothing_common_is_488() {
-        let o = offer("m=audio 4000 RTP/AVP 9 18", "a=rtpmap:9 G722/8000\r\na=rtpmap:18 G729/8000\r\n");
+        let o = offer(
+            "m=audio 4000 RTP/AVP 9 18",
+            "a=rtpmap:9 G722/8000\r\na=rtpmap:18 G729/8000\r\n",
+        );
         assert_eq!(o.negotiate(), Err(SdpError::NoCommonCodec));
         // Opus at 48 kHz named with a dynamic type is not PCMU even if numbered 0-like.
         let o = offer("m=audio 4000 RTP/AVP 111", "a=rtpmap:111 opus/48000/2\r\n");
@@ -303,13 +352,20 @@ mod tests {
 
     #[test]
     fn directions_and_hold() {
-        let n = offer("m=audio 4000 RTP/AVP 0", "a=sendonly\r\n").negotiate().unwrap();
+        let n = offer("m=audio 4000 RTP/AVP 0", "a=sendonly\r\n")
+            .negotiate()
+            .unwrap();
         assert_eq!(n.direction, Direction::RecvOnly);
-        let n = offer("m=audio 4000 RTP/AVP 0", "a=recvonly\r\n").negotiate().unwrap();
+        let n = offer("m=audio 4000 RTP/AVP 0", "a=recvonly\r\n")
+            .negotiate()
+            .unwrap();
         assert_eq!(n.direction, Direction::SendOnly);
-        let n = offer("m=audio 4000 RTP/AVP 0", "a=inactive\r\n").negotiate().unwrap();
+        let n = offer("m=audio 4000 RTP/AVP 0", "a=inactive\r\n")
+            .negotiate()
+            .unwrap();
         assert_eq!(n.direction, Direction::Inactive);
-        let text = "v=0\r\no=u 1 2 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let text =
+            "v=0\r\no=u 1 2 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
         let n = SessionDesc::parse(text).unwrap().negotiate().unwrap();
         assert_eq!((n.remote, n.direction), (None, Direction::RecvOnly));
     }
@@ -334,7 +390,13 @@ a=rtpmap:101 telephone-event/8000\r\n";
 
     #[test]
     fn malformed_sdp_is_an_error() {
-        for text in ["", "hello", "v=0\r\nm=audio x RTP/AVP 0\r\n", "v=1\r\n", "v=0\r\nc=IN IP4 nope\r\n"] {
+        for text in [
+            "",
+            "hello",
+            "v=0\r\nm=audio x RTP/AVP 0\r\n",
+            "v=1\r\n",
+            "v=0\r\nc=IN IP4 nope\r\n",
+        ] {
             assert!(SessionDesc::parse(text).is_err(), "{text:?}");
         }
         let o = SessionDesc::parse("v=0\r\nm=audio 4000 RTP/AVP 0\r\n").unwrap();

@@ -111,7 +111,8 @@ pub fn coarse_lag(reference: &Mono, recorded: &Mono) -> i64 {
 /// segment's normalized cross-correlation is maximised over lags within ±`window_ms` of where the level
 /// envelopes line up, and the results are averaged weighted by segment energy. Per-segment lags let an
 /// adaptive jitter buffer shift the timeline by a frame now and then (it may) without hiding a wrong or
-/// garbled signal. Segments the recording does not cover are left out. Both must have the same rate. 1.0 is identical up to gain; unrelated speech stays low.
+/// garbled signal. Segments the recording does not cover are left out. Both must have the same rate.
+/// 1.0 is identical up to gain; unrelated speech stays low.
 pub fn best_correlation(reference: &Mono, recorded: &Mono, window_ms: u32) -> f64 {
     assert_eq!(reference.rate, recorded.rate, "resample first");
     let window = i64::from(reference.rate * window_ms / 1000);

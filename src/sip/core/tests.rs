@@ -5,7 +5,10 @@ use super::*;
 const CALLER: &str = "127.0.0.1:5061";
 
 fn peer() -> Peer {
-    Peer { transport: Transport::Udp, addr: CALLER.parse().unwrap() }
+    Peer {
+        transport: Transport::Udp,
+        addr: CALLER.parse().unwrap(),
+    }
 }
 
 fn local() -> SocketAddr {
@@ -21,7 +24,11 @@ m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n{extra}"
 
 fn request(method: &str, call: &str, branch: &str, cseq: u32, to_tag: Option<&str>, body: &str) -> Message {
     let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
-    let ct = if body.is_empty() { String::new() } else { "Content-Type: application/sdp\r\n".into() };
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
     let raw = format!(
         "{method} sip:service@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch={branch}\r\n\
 From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:service@127.0.0.1>{to_tag}\r\nCall-ID: {call}\r\n\
@@ -38,7 +45,10 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        Harness { core: SipCore::new(CoreConfig::default()), now: Instant::now() }
+        Harness {
+            core: SipCore::new(CoreConfig::default()),
+            now: Instant::now(),
+        }
     }
 
     fn input(&mut self, msg: Message) -> Vec<Output> {
@@ -72,8 +82,14 @@ impl Harness {
         let out = self.input(request("INVITE", call, "z9hG4bK1", 1, None, &sdp("")));
         assert_eq!(codes(&out), vec![100]);
         assert!(matches!(&events(&out)[..], [CallEvent::Incoming { .. }]));
-        assert_eq!(codes(&self.command(Command::Ringing { call_id: call.into() })), vec![180]);
-        let out = self.command(Command::Answer { call_id: call.into(), local_media: "127.0.0.1:20000".parse().unwrap() });
+        assert_eq!(
+            codes(&self.command(Command::Ringing { call_id: call.into() })),
+            vec![180]
+        );
+        let out = self.command(Command::Answer {
+            call_id: call.into(),
+            local_media: "127.0.0.1:20000".parse().unwrap(),
+        });
         let ok = sent(&out).remove(0);
         assert_eq!(ok.status(), Some(200));
         assert!(String::from_utf8_lossy(&ok.body).contains("m=audio 20000 RTP/AVP 0 101"));
@@ -113,7 +129,14 @@ fn basic_call_hung_up_by_the_caller() {
     assert!(h.advance(Duration::from_secs(40)).is_empty());
     let out = h.input(request("BYE", "c1", "z9hG4bK3", 2, Some(&tag), ""));
     assert_eq!(codes(&out), vec![200]);
-    assert_eq!(events(&out), vec![CallEvent::Ended { call_id: "c1".into(), by: HangupBy::Caller, cause: "bye".into() }]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Ended {
+            call_id: "c1".into(),
+            by: HangupBy::Caller,
+            cause: "bye".into()
+        }]
+    );
     // A retransmitted BYE gets the same 200, not a 481.
     let out = h.input(request("BYE", "c1", "z9hG4bK3", 2, Some(&tag), ""));
     assert_eq!(codes(&out), vec![200]);
@@ -125,16 +148,33 @@ fn the_200_is_retransmitted_until_ack_then_timer_h_hangs_up() {
     let mut h = Harness::new();
     h.answered_call("c2");
     let out = h.advance(Duration::from_secs(31));
-    let resent: Vec<_> = sent(&out).iter().filter(|m| m.status() == Some(200)).cloned().collect();
+    let resent: Vec<_> = sent(&out)
+        .iter()
+        .filter(|m| m.status() == Some(200))
+        .cloned()
+        .collect();
     // T1=500 ms doubling to T2=4 s: retransmits at 0.5, 1.5, 3.5, 7.5, 11.5, ... 27.5 s.
     assert_eq!(resent.len(), 9);
     let out = h.advance(Duration::from_secs(2));
-    let bye = sent(&out).into_iter().find(|m| m.method() == Some("BYE")).expect("BYE after Timer H");
+    let bye = sent(&out)
+        .into_iter()
+        .find(|m| m.method() == Some("BYE"))
+        .expect("BYE after Timer H");
     assert_eq!(bye.header("To").unwrap(), "<sip:alice@127.0.0.1>;tag=a1");
-    assert_eq!(bye.start, StartLine::Request { method: "BYE".into(), uri: format!("sip:alice@{CALLER}") });
+    assert_eq!(
+        bye.start,
+        StartLine::Request {
+            method: "BYE".into(),
+            uri: format!("sip:alice@{CALLER}")
+        }
+    );
     assert_eq!(
         events(&out),
-        vec![CallEvent::Ended { call_id: "c2".into(), by: HangupBy::System, cause: "no-ack".into() }]
+        vec![CallEvent::Ended {
+            call_id: "c2".into(),
+            by: HangupBy::System,
+            cause: "no-ack".into()
+        }]
     );
 }
 
@@ -156,13 +196,21 @@ fn koe_hangs_up_with_bye_and_retransmits_it() {
     let mut h = Harness::new();
     let tag = h.answered_call("c4");
     h.input(request("ACK", "c4", "z9hG4bK2", 1, Some(&tag), ""));
-    let out = h.command(Command::Hangup { call_id: "c4".into(), cause: "dtmf-hangup".into() });
+    let out = h.command(Command::Hangup {
+        call_id: "c4".into(),
+        by: HangupBy::Koe,
+        cause: "dtmf-hangup".into(),
+    });
     let bye = sent(&out).remove(0);
     assert_eq!(bye.method(), Some("BYE"));
     assert_eq!(bye.from_tag(), Some(tag.as_str()));
     assert_eq!(bye.to_tag(), Some("a1"));
     let branch = bye.via_branch().unwrap().to_string();
-    assert_eq!(sent(&h.advance(Duration::from_millis(600))).len(), 1, "Timer E retransmission");
+    assert_eq!(
+        sent(&h.advance(Duration::from_millis(600))).len(),
+        1,
+        "Timer E retransmission"
+    );
     let mut ok = Message::response_to(&bye, 200, "OK");
     ok.set_header("Via", format!("SIP/2.0/UDP 127.0.0.1:5060;branch={branch}"));
     h.input(ok);
@@ -174,17 +222,38 @@ fn hold_and_resume_by_reinvite() {
     let mut h = Harness::new();
     let tag = h.answered_call("c5");
     h.input(request("ACK", "c5", "z9hG4bK2", 1, Some(&tag), ""));
-    let out = h.input(request("INVITE", "c5", "z9hG4bK3", 2, Some(&tag), &sdp("a=sendonly\r\n")));
+    let out = h.input(request(
+        "INVITE",
+        "c5",
+        "z9hG4bK3",
+        2,
+        Some(&tag),
+        &sdp("a=sendonly\r\n"),
+    ));
     let ok = sent(&out).remove(0);
     let body = String::from_utf8_lossy(&ok.body).to_string();
     assert!(body.contains("a=recvonly"), "{body}");
-    assert!(body.contains("o=koe ") && body.contains(" 2 IN IP4"), "SDP version increments: {body}");
-    assert!(matches!(&events(&out)[..], [CallEvent::MediaChanged { media, .. }] if media.direction == sdp::Direction::RecvOnly));
+    assert!(
+        body.contains("o=koe ") && body.contains(" 2 IN IP4"),
+        "SDP version increments: {body}"
+    );
+    assert!(
+        matches!(&events(&out)[..], [CallEvent::MediaChanged { media, .. }] if media.direction == sdp::Direction::RecvOnly)
+    );
     h.input(request("ACK", "c5", "z9hG4bK4", 2, Some(&tag), ""));
-    let out = h.input(request("INVITE", "c5", "z9hG4bK5", 3, Some(&tag), &sdp("a=sendrecv\r\n").replace("6000", "6002")));
+    let out = h.input(request(
+        "INVITE",
+        "c5",
+        "z9hG4bK5",
+        3,
+        Some(&tag),
+        &sdp("a=sendrecv\r\n").replace("6000", "6002"),
+    ));
     let ok = sent(&out).remove(0);
     assert!(String::from_utf8_lossy(&ok.body).contains("a=sendrecv"));
-    assert!(matches!(&events(&out)[..], [CallEvent::MediaChanged { media, .. }] if media.remote.unwrap().port() == 6002));
+    assert!(
+        matches!(&events(&out)[..], [CallEvent::MediaChanged { media, .. }] if media.remote.unwrap().port() == 6002)
+    );
 }
 
 #[test]
@@ -196,7 +265,13 @@ fn info_dtmf_update_and_options() {
     info.body = b"Signal=5\r\nDuration=160\r\n".to_vec();
     let out = h.input(info);
     assert_eq!(codes(&out), vec![200]);
-    assert_eq!(events(&out), vec![CallEvent::Dtmf { call_id: "c6".into(), key: '5' }]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Dtmf {
+            call_id: "c6".into(),
+            key: '5'
+        }]
+    );
     let mut info = request("INFO", "c6", "z9hG4bK8", 3, Some(&tag), "");
     info.set_header("Content-Type", "text/plain");
     info.body = b"hello".to_vec();
@@ -213,12 +288,31 @@ fn info_dtmf_update_and_options() {
 #[test]
 fn errors_unknown_dialogs_methods_and_codecs() {
     let mut h = Harness::new();
-    assert_eq!(codes(&h.input(request("BYE", "nope", "z9hG4bKb", 1, Some("t"), ""))), vec![481]);
-    assert_eq!(codes(&h.input(request("FOO", "x", "z9hG4bKc", 1, None, ""))), vec![501]);
-    assert_eq!(codes(&h.input(request("SUBSCRIBE", "x", "z9hG4bKd", 1, None, ""))), vec![405]);
+    assert_eq!(
+        codes(&h.input(request("BYE", "nope", "z9hG4bKb", 1, Some("t"), ""))),
+        vec![481]
+    );
+    assert_eq!(
+        codes(&h.input(request("FOO", "x", "z9hG4bKc", 1, None, ""))),
+        vec![501]
+    );
+    assert_eq!(
+        codes(&h.input(request("SUBSCRIBE", "x", "z9hG4bKd", 1, None, ""))),
+        vec![405]
+    );
     let g729 = sdp("").replace("0 8 101", "18");
-    assert_eq!(codes(&h.input(request("INVITE", "x2", "z9hG4bKe", 1, None, &g729))), vec![488]);
-    let out = h.input(request("INVITE", "x3", "z9hG4bKf", 1, None, "v=0\r\nnonsense\r\n"));
+    assert_eq!(
+        codes(&h.input(request("INVITE", "x2", "z9hG4bKe", 1, None, &g729))),
+        vec![488]
+    );
+    let out = h.input(request(
+        "INVITE",
+        "x3",
+        "z9hG4bKf",
+        1,
+        None,
+        "v=0\r\nnonsense\r\n",
+    ));
     assert_eq!(codes(&out), vec![400]);
     assert!(events(&out).is_empty());
     let mut req = request("INVITE", "x4", "z9hG4bKg", 1, None, &sdp(""));
@@ -233,7 +327,10 @@ fn draining_refuses_new_calls_only() {
     h.core.set_draining(true);
     let out = h.input(request("INVITE", "c8", "z9hG4bKh", 1, None, &sdp("")));
     assert_eq!(codes(&out), vec![503]);
-    assert_eq!(codes(&h.input(request("BYE", "c7", "z9hG4bKi", 2, Some(&tag), ""))), vec![200]);
+    assert_eq!(
+        codes(&h.input(request("BYE", "c7", "z9hG4bKi", 2, Some(&tag), ""))),
+        vec![200]
+    );
 }
 
 #[test]
