@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for p in cmake clang libclang-dev pkg-config; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+for p in cmake clang pkg-config; do
+    command -v "$p" > /dev/null || missing+=("$p")
 done
+dpkg-query -W -f='${Status}' libclang-dev 2> /dev/null | grep -q "install ok installed" || missing+=(libclang-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     as_root apt-get update -qq

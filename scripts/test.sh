@@ -9,14 +9,21 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Build: cmake/clang/libclang for whisper-rs. Peers: sip-tester (SIPp), baresip-core (its stdio, g711,
 # aufile, sndfile and menu modules), python3-pip (pjsua2). Audio: sox, npm (fetches jfk.wav with `npm pack`).
-# Browser tests: chromium and its driver.
-apt_packages=(cmake clang libclang-dev pkg-config sip-tester baresip-core sox python3-pip
-    chromium chromium-driver)
-# npm: only where no Node.js is installed (a NodeSource nodejs ships its own npm and conflicts with Debian's).
-command -v npm > /dev/null || apt_packages+=(npm)
+# Browser tests: chromium and its driver. Each package is probed by the command it provides (a machine may
+# have it from elsewhere, e.g. npm with a nodejs from another source), libclang-dev by dpkg.
+has() {
+    case "$1" in
+        libclang-dev) dpkg-query -W -f='${Status}' libclang-dev 2> /dev/null | grep -q "install ok installed" ;;
+        python3-pip) python3 -m pip --version > /dev/null 2>&1 ;;
+        sip-tester) command -v sipp > /dev/null ;;
+        baresip-core) command -v baresip > /dev/null ;;
+        chromium-driver) command -v chromedriver > /dev/null ;;
+        *) command -v "$1" > /dev/null ;;
+    esac
+}
 missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+for p in cmake clang libclang-dev pkg-config sip-tester baresip-core sox python3-pip npm chromium chromium-driver; do
+    has "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"

@@ -34,13 +34,14 @@ done
 # Padded with 6 s of silence: baresip hangs up when its aufile source ends.
 [ -s "$cache/jfk-8k-padded.wav" ] || sox "$cache/jfk-8k.wav" "$cache/jfk-8k-padded.wav" pad 0 6
 
-# In-band DTMF: real speech with the tone pairs for "1", "5", "9", "#" mixed in (each 120 ms at -8 dBFS
-# per tone, 400 ms apart, starting at 2 s, over the speech), then the raw μ-law SIPp streams.
+# In-band DTMF: real speech with the tone pairs for "1", "5", "9", "#" mixed in from 2 s on (each 120 ms,
+# -9 dBFS per tone, 280 ms apart), the speech at 0.35 of its level under them, as a phone's keypad tones
+# over a talking caller; then the raw μ-law SIPp streams.
 if [ ! -s "$cache/speech-dtmf-159p.ulaw" ]; then
-    tone() { sox -n -r 8000 -c 1 -b 16 "$work/t$1.wav" synth 0.12 sine "$2" sine "$3" channels 1 gain -8 pad 0 0.28; }
+    tone() { sox -n -r 8000 -c 1 -b 16 "$work/t$1.wav" synth 0.12 sine "$2" sine "$3" channels 1 gain -9 pad 0 0.28; }
     tone 1 697 1209; tone 5 770 1336; tone 9 852 1477; tone p 941 1477
     sox "$work/t1.wav" "$work/t5.wav" "$work/t9.wav" "$work/tp.wav" "$work/keys.wav" pad 2 0
-    sox -m "$cache/jfk-8k.wav" "$work/keys.wav" -b 16 "$cache/speech-dtmf-159p.wav"
+    sox -m -v 0.35 "$cache/jfk-8k.wav" -v 1 "$work/keys.wav" -b 16 "$cache/speech-dtmf-159p.wav"
     sox "$cache/speech-dtmf-159p.wav" -t raw -r 8000 -c 1 -e mu-law "$cache/speech-dtmf-159p.ulaw"
 fi
 echo "test audio ready in tests/$cache"

@@ -21,6 +21,14 @@ fn correlation_tells_the_same_speech_from_other_speech() {
     assert!(same > 0.98, "same speech correlates {same}");
     assert!(different < 0.3, "different speech correlates {different}");
     assert!(best_correlation(&jfk, &padded, 200) > 0.99);
+    // A jitter buffer that conceals one late packet with a 20 ms frame shifts the rest of the call:
+    // still the same speech.
+    let mut shifted = jfk.clone();
+    shifted
+        .samples
+        .splice(12_000..12_000, std::iter::repeat_n(0.0, 160));
+    let after_shift = best_correlation(&jfk, &shifted, 200);
+    assert!(after_shift > 0.9, "one inserted frame: {after_shift}");
     assert!((padded.duration_ms() - jfk.duration_ms() - 6000.0).abs() < 1.0);
 }
 
@@ -121,4 +129,67 @@ fn pjsua_sends_info_keys_and_holds_and_resumes() {
         "initial INVITE, hold, resume"
     );
     assert!(sink.finish().pt(0) > 200);
+}
+
+#[test]
+fn cancel_scenario_gets_200_then_487() {
+    let sink = RtpSink::start();
+    let (uas, server) = stand_in("peer_uas_ringing.xml", &sink);
+    Sipp::new("cancel.xml", uas).timeout(20).run().assert_success();
+    server.wait().assert_success();
+}
+
+#[test]
+fn no_ack_scenario_counts_retransmitted_answers() {
+    let sink = RtpSink::start();
+    let (uas, server) = stand_in("peer_uas.xml", &sink);
+    let outcome = Sipp::new("no_ack.xml", uas).timeout(30).run();
+    outcome.assert_success();
+    // SIPp's UAS retransmits its 200 at 0.5, 1.5, 3.5, 7.5 s (T1 = 500 ms) within the 12 s wait.
+    let copies = outcome.received("SIP/2.0 200").len();
+    assert!((4..=8).contains(&copies), "{copies} copies of the 200 seen");
+    let _ = server.kill();
+}
+
+#[test]
+fn reinvite_scenario_holds_resumes_and_moves_its_media() {
+    let sink = RtpSink::start();
+    let moved = RtpSink::start();
+    let (uas, server) = stand_in("peer_uas.xml", &sink);
+    let outcome = Sipp::new("reinvite.xml", uas)
+        .key("newport", moved.port)
+        .timeout(30)
+        .run();
+    outcome.assert_success();
+    server.wait().assert_success();
+    let invites =
+        outcome.messages.matches("\nINVITE ").count() + usize::from(outcome.messages.starts_with("INVITE"));
+    assert_eq!(invites, 4, "INVITE, hold, resume, move");
+    assert!(sink.finish().pt(0) > 100, "the caller streams speech throughout");
+}
+
+#[test]
+fn inband_and_long_call_scenarios_answer_the_callee_bye() {
+    let sink = RtpSink::start();
+    let (uas, server) = stand_in("peer_uas_hangup.xml", &sink);
+    Sipp::new("inband_dtmf.xml", uas)
+        .timeout(30)
+        .run()
+        .assert_success();
+    server.wait().assert_success();
+    let rtp = sink.finish();
+    assert!(
+        (230..=320).contains(&rtp.pt(0)),
+        "~5 s of speech with tones: {rtp:?}"
+    );
+    assert_eq!(rtp.pt(101), 0, "no telephone events: {rtp:?}");
+
+    let sink = RtpSink::start();
+    let (uas, server) = stand_in("peer_uas_hangup.xml", &sink);
+    Sipp::new("wait_for_bye.xml", uas)
+        .timeout(30)
+        .run()
+        .assert_success();
+    server.wait().assert_success();
+    assert!(sink.finish().pt(0) >= 240);
 }

@@ -81,25 +81,59 @@ fn rms(x: &[f32]) -> f64 {
     (x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len() as f64).sqrt()
 }
 
-/// Index of the first 20 ms frame whose level reaches a quarter of the loudest frame's: where speech
-/// starts, robust to leading silence or line noise.
-pub fn onset(x: &Mono) -> usize {
-    let frame = (x.rate / 50) as usize;
-    let levels: Vec<f64> = x.samples.chunks(frame).map(rms).collect();
-    let loudest = levels.iter().copied().fold(0.0, f64::max);
-    levels.iter().position(|&l| l >= loudest / 4.0).unwrap_or(0) * frame
+/// Level of each 10 ms frame, less its mean (so that loud and quiet parts, not the level, line up).
+fn envelope(x: &Mono) -> Vec<f32> {
+    let frame = (x.rate / 100) as usize;
+    let levels: Vec<f32> = x.samples.chunks(frame).map(|c| rms(c) as f32).collect();
+    let mean = levels.iter().sum::<f32>() / levels.len().max(1) as f32;
+    levels.iter().map(|l| l - mean).collect()
 }
 
-/// The best normalized cross-correlation of `reference` found inside `recorded`, trying every lag
-/// within ±`window_ms` of the lag that lines up their onsets. Both must have the same rate. 1.0 is
-/// identical up to gain; unrelated signals stay near 0.
+/// The lag (in samples) that best lines up the level envelopes of `reference` and `recorded`, searched
+/// over ±3 s: where the reference sits in the recording, to within a frame, whatever comes before it
+/// (silence, ringing, another prompt). Plain cross-correlation (not renormalized per overlap), so a lag
+/// where most of both signals overlap wins over a short chance match.
+pub fn coarse_lag(reference: &Mono, recorded: &Mono) -> i64 {
+    let (a, b) = (envelope(reference), envelope(recorded));
+    let score = |lag: i64| -> f32 {
+        a.iter()
+            .enumerate()
+            .filter_map(|(i, &x)| Some(x * b.get(usize::try_from(i as i64 + lag).ok()?)?))
+            .sum()
+    };
+    let best = (-300..=300)
+        .map(|lag| (lag, score(lag)))
+        .fold((0, f32::MIN), |best, cur| if cur.1 > best.1 { cur } else { best });
+    best.0 * i64::from(reference.rate / 100)
+}
+
+/// How much of `reference` is found inside `recorded`: the reference is cut into 500 ms segments, each
+/// segment's normalized cross-correlation is maximised over lags within ±`window_ms` of where the level
+/// envelopes line up, and the results are averaged weighted by segment energy. Per-segment lags let an
+/// adaptive jitter buffer shift the timeline by a frame now and then (it may) without hiding a wrong or
+/// garbled signal. Segments the recording does not cover are left out. Both must have the same rate.
+/// 1.0 is identical up to gain; unrelated speech stays low.
 pub fn best_correlation(reference: &Mono, recorded: &Mono, window_ms: u32) -> f64 {
     assert_eq!(reference.rate, recorded.rate, "resample first");
-    let window = (reference.rate * window_ms / 1000) as i64;
-    let centre = onset(recorded) as i64 - onset(reference) as i64;
-    (centre - window..=centre + window)
-        .map(|lag| correlation_at(&reference.samples, &recorded.samples, lag))
-        .fold(0.0, f64::max)
+    let window = i64::from(reference.rate * window_ms / 1000);
+    let centre = coarse_lag(reference, recorded);
+    let segment = reference.rate as usize / 2;
+    let (mut weighted, mut total) = (0.0, 0.0);
+    for (k, chunk) in reference.samples.chunks(segment).enumerate() {
+        let offset = (k * segment) as i64;
+        // Only the part of the reference the recording covers counts (its length is checked apart).
+        let start = offset + centre;
+        if start + window < 0 || start - window + chunk.len() as i64 > recorded.samples.len() as i64 {
+            continue;
+        }
+        let energy: f64 = chunk.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let best = (centre - window..=centre + window)
+            .map(|lag| correlation_at(chunk, &recorded.samples, offset + lag))
+            .fold(0.0, f64::max);
+        weighted += best * energy;
+        total += energy;
+    }
+    if total == 0.0 { 0.0 } else { weighted / total }
 }
 
 /// Normalized cross-correlation of `a` against `b` shifted by `lag` (b[i + lag] pairs with a[i]), over

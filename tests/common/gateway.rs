@@ -41,6 +41,7 @@ impl Koe {
             ("KOE_ASR_ENABLED", "false".into()),
             ("KOE_CALLS_IDLE_TIMEOUT_S", "30".into()),
             ("RUST_LOG", "info".into()),
+            ("NO_COLOR", "1".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
