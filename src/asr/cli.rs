@@ -22,6 +22,9 @@ pub enum ModelsCommand {
         /// Take the wheels (or unpacked CTranslate2 files) from this directory instead of running pip.
         #[arg(long)]
         from: Option<PathBuf>,
+        /// The pip program that downloads the wheels.
+        #[arg(long, default_value = "pip")]
+        pip: String,
     },
     /// Show installed models (size, sha256) and which model each language uses.
     List,
@@ -56,11 +59,15 @@ pub fn model_for(config: &AsrConfig, lang: &str) -> String {
 
 pub fn models(args: &ModelsArgs, config: &AsrConfig) -> anyhow::Result<()> {
     match &args.command {
-        ModelsCommand::Install { name, force, from } => {
-            let pip = std::env::var("KOE_PIP").unwrap_or_else(|_| "pip".into());
+        ModelsCommand::Install {
+            name,
+            force,
+            from,
+            pip,
+        } => {
             let origin = match from {
                 Some(dir) => models::Origin::Dir(dir),
-                None => models::Origin::Pip(&pip),
+                None => models::Origin::Pip(pip),
             };
             let path = models::install(&config.models_dir, name, *force, origin, &mut |m| {
                 eprintln!("{m}")

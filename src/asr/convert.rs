@@ -137,6 +137,11 @@ fn hparams(m: &mut Ct2Model) -> Result<Hparams, ConvertError> {
     Ok(h)
 }
 
+/// Reads and checks the index of a CTranslate2 `model.bin` (sizes against the file) without converting.
+pub fn check_model_bin(model_bin: &Path) -> Result<(), ConvertError> {
+    Ct2Model::open(model_bin).map(|_| ())
+}
+
 /// Converts `model.bin` plus its vocabulary file to a ggml model written to `out`.
 pub fn convert(model_bin: &Path, vocabulary: &Path, out: &mut impl Write) -> Result<Hparams, ConvertError> {
     let text = std::fs::read_to_string(vocabulary).map_err(|e| ConvertError::Io(vocabulary.to_owned(), e))?;

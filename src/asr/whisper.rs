@@ -136,7 +136,8 @@ impl Decoder {
             let first = self.run(pcm, opts, fitted as i32, max_tokens)?;
             let words = first.text().split_whitespace().count();
             let capped = words as f64 > secs * 5.0 + 8.0;
-            if !capped && !super::guard::is_repetitive(&first.text()) {
+            let text = first.text();
+            if !capped && !super::guard::is_repetitive(&text) && !super::guard::is_doubled(&text) {
                 return Ok(first);
             }
             let mut second = self.run(pcm, opts, 0, max_tokens)?;
