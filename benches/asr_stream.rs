@@ -115,11 +115,7 @@ async fn call(engine: Arc<AsrEngine>, clips: Arc<Vec<Clip>>, n: usize) -> CallRe
     let mut hyps = vec![String::new(); clips.len()];
     for (at, e) in seen {
         if let EventKind::Transcript {
-            kind,
-            text,
-            start_ms,
-            end_ms,
-            ..
+            kind, text, end_ms, ..
         } = e.kind
         {
             let lag = at - end_ms as f64 / 1000.0;
@@ -130,9 +126,8 @@ async fn call(engine: Arc<AsrEngine>, clips: Arc<Vec<Clip>>, n: usize) -> CallRe
                 }
                 TranscriptKind::Final => {
                     result.final_latency.push(lag);
-                    if let Some((_, _, i)) = spans
-                        .iter()
-                        .find(|(a, b, _)| start_ms + 100 >= *a && start_ms < *b)
+                    if let Some((_, _, i)) = spans.iter().find(|(a, b, _)| end_ms >= *a && end_ms < *b)
+                    // by where its voice ends: the pre-roll can reach into the previous pad
                     {
                         hyps[*i].push_str(&text);
                         hyps[*i].push(' ');
@@ -143,6 +138,9 @@ async fn call(engine: Arc<AsrEngine>, clips: Arc<Vec<Clip>>, n: usize) -> CallRe
     }
     for (clip, hyp) in clips.iter().zip(&hyps) {
         let (e, w) = word_errors(&clip.reference, hyp);
+        if n == 0 {
+            println!("  {:?} → {hyp:?} ({e}/{w})", clip.reference);
+        }
         result.errors += e;
         result.words += w;
     }

@@ -70,13 +70,15 @@ pub fn clean(text: &str) -> Option<String> {
     Some(text)
 }
 
-/// True when the whole text is one phrase said two or more times ("rear left. rear left."): how a fitted
+/// True when the whole text is one phrase of 2+ words said two or more times ("rear left. rear left."):
+/// how a fitted
 /// encoder context typically loops on a short clip. Real speech can do this, so it only triggers a
 /// retry with the full context, never a rejection.
 pub fn is_doubled(text: &str) -> bool {
     let norm = normalize(text);
     let words: Vec<&str> = norm.split_whitespace().collect();
-    (1..=words.len() / 2)
+    // Single words said twice ("five five", "no no") are ordinary speech.
+    (2..=words.len() / 2)
         .filter(|n| words.len().is_multiple_of(*n))
         .any(|n| words.chunks(n).all(|c| c == &words[..n]))
 }
