@@ -4,7 +4,8 @@
 use super::demo::{Action, Demo, Prompt};
 use super::ports::Lease;
 use super::{CallInput, Shared};
-use crate::events::{DtmfMethod, EventKind};
+use crate::asr::stream::AsrStream;
+use crate::events::{Channel, DtmfMethod, EventKind};
 use crate::media::dtmf::Rfc4733Decoder;
 use crate::media::g711::Codec;
 use crate::media::inband::InbandDetector;
@@ -161,6 +162,8 @@ struct Call {
     sender: RtpSender,
     recorder: Option<Recorder>,
     playout: Option<Playout>,
+    /// Live transcription of the caller's channel.
+    asr: Option<AsrStream>,
     demo: Demo,
     answered: Instant,
     last_rtp: Instant,
@@ -203,6 +206,7 @@ impl Call {
             sender: RtpSender::new(),
             recorder: None,
             playout: None,
+            asr: None,
             demo,
             answered: Instant::now(),
             last_rtp: Instant::now(),
@@ -280,6 +284,13 @@ impl Call {
         );
         self.save().await;
         info!(codec = self.media.codec_name, remote = ?self.media.remote, "answered");
+        if let Some(engine) = &s.asr {
+            let language = &s.config.asr.language;
+            match engine.open_stream(&self.id, Channel::Caller, language, s.events.clone(), s.finals.clone()) {
+                Ok(stream) => self.asr = Some(stream),
+                Err(e) => warn!(error = %e, "no live transcription for this call"),
+            }
+        }
         let actions = self.demo.start();
         self.apply(actions);
     }
@@ -467,6 +478,9 @@ impl Call {
                 self.on_key(key, DtmfMethod::Inband);
             }
         }
+        if let Some(asr) = self.asr.as_mut() {
+            asr.push(&caller);
+        }
         let frame = self.playout.as_mut().and_then(Playout::next_frame);
         if frame.is_none() && self.playout.take().is_some() {
             let actions = self.demo.on_prompt_done(now);
@@ -534,6 +548,10 @@ impl Call {
 
     async fn finish(&mut self) {
         let (by, cause) = self.ended.take().unwrap_or((HangupBy::System, "unknown".into()));
+        // The utterance in progress is finalised (and stored) before the call is declared ended.
+        if let Some(asr) = self.asr.take() {
+            asr.finish().await;
+        }
         if let Some(rec) = self.recorder.take()
             && let Err(e) = rec.finish()
         {
