@@ -1,9 +1,12 @@
 //! Transcription: Whisper models installed from registry packages, offline transcription, and the
 //! streaming pipeline that turns each call's audio into partial and final transcripts.
 //!
-//! Layers, bottom up: `ct2` / `ggml` / `convert` / `models` (getting a model onto disk, verified);
+//! Layers, bottom up: `ct2` / `ggml` / `convert` / `models` (getting a verified model onto disk);
 //! `audio` and `whisper` (decoding a buffer); `guard` (rejecting Whisper's known failure modes);
-//! `cli` (the `koe models` and `koe transcribe` commands).
+//! `engine` (the shared pool of decoders behind the `Transcriber` trait, with its queue policy);
+//! `policy` (the sans-IO segmentation and LocalAgreement-2 commit policy) and `stream` (one task per
+//! call and channel around it); `AsrEngine` (what the call layer holds); `cli` (`koe models`,
+//! `koe transcribe`); `wer` (the accuracy measure tests and benches share).
 
 pub mod audio;
 pub mod cli;

