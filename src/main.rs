@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "koe", version, about = "koe (声): a voice gateway for a customer-support line")]
+#[command(
+    name = "koe",
+    version,
+    about = "koe (声): a voice gateway for a customer-support line"
+)]
 struct Cli {
     /// Configuration file (default: the embedded sip-config/koe.toml).
     #[arg(long, global = true)]
@@ -42,7 +46,9 @@ fn main() -> anyhow::Result<()> {
 /// `RUST_LOG` filters (default `info`); `KOE_LOG_JSON=1` writes one JSON object per line.
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("KOE_LOG_JSON").is_ok_and(|v| v == "1") {
         builder.json().init();
     } else {

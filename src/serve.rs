@@ -156,7 +156,17 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
 /// Stores final transcripts as they come, so a crash loses none that was finished.
 async fn store_finals(store: Store, mut finals: mpsc::UnboundedReceiver<FinalTranscript>) {
     while let Some(f) = finals.recv().await {
-        if let Err(e) = store.add_transcript(&f.call_id, f.channel, f.utterance_id, &f.text, f.start_ms, f.end_ms).await {
+        if let Err(e) = store
+            .add_transcript(
+                &f.call_id,
+                f.channel,
+                f.utterance_id,
+                &f.text,
+                f.start_ms,
+                f.end_ms,
+            )
+            .await
+        {
             warn!(call_id = %f.call_id, error = %e, "could not store a final transcript");
         }
     }

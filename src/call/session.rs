@@ -286,7 +286,13 @@ impl Call {
         info!(codec = self.media.codec_name, remote = ?self.media.remote, "answered");
         if let Some(engine) = &s.asr {
             let language = &s.config.asr.language;
-            match engine.open_stream(&self.id, Channel::Caller, language, s.events.clone(), s.finals.clone()) {
+            match engine.open_stream(
+                &self.id,
+                Channel::Caller,
+                language,
+                s.events.clone(),
+                s.finals.clone(),
+            ) {
                 Ok(stream) => self.asr = Some(stream),
                 Err(e) => warn!(error = %e, "no live transcription for this call"),
             }
