@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(
-    name = "koe",
-    version,
-    about = "koe (声): a voice gateway for a customer-support line"
-)]
+#[command(name = "koe", version, about = "koe (声): a voice gateway for a customer-support line")]
 struct Cli {
     /// Configuration file (default: the embedded sip-config/koe.toml).
     #[arg(long, global = true)]
@@ -21,8 +17,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway: SIP, RTP, recording, the HTTP API and screens.
+    /// Run the gateway: SIP, RTP, recording, live transcription, the HTTP API.
     Serve,
+    /// Install and list Whisper models.
+    Models(koe::asr::cli::ModelsArgs),
+    /// Transcribe a WAV file (the accuracy reference for live transcription).
+    Transcribe(koe::asr::cli::TranscribeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,15 +34,15 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(koe::serve::serve(config, &base))
         }
+        Command::Models(args) => koe::asr::cli::models(&args, &config.asr),
+        Command::Transcribe(args) => koe::asr::cli::transcribe(&args, &config.asr),
     }
 }
 
 /// `RUST_LOG` filters (default `info`); `KOE_LOG_JSON=1` writes one JSON object per line.
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("KOE_LOG_JSON").is_ok_and(|v| v == "1") {
         builder.json().init();
     } else {

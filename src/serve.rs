@@ -1,5 +1,7 @@
 //! `koe serve`: wires the parts together, recovers from a previous crash, and drains on SIGTERM/SIGINT.
 
+use crate::asr::AsrEngine;
+use crate::asr::stream::FinalTranscript;
 use crate::call::{self, Prompts, Shared, ports::PortPool};
 use crate::config::Config;
 use crate::events::EventBus;
@@ -79,6 +81,15 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     };
     let http = tokio::spawn(web::serve(listener, state, shutdown.clone()));
 
+    let asr = if config.asr.enabled {
+        Some(AsrEngine::new(&config.asr, metrics.clone()).context(
+            "cannot start live transcription (install the model with `koe models install`, or set KOE_ASR_ENABLED=false)",
+        )?)
+    } else {
+        None
+    };
+    let (finals, finals_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(store_finals(store.clone(), finals_rx));
     let ports = PortPool::new(
         config.media.bind_ip,
         config.media.rtp_port_min,
@@ -87,6 +98,8 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     let drain_timeout = Duration::from_secs(config.calls.drain_timeout_s);
     let shared = Arc::new(Shared {
         config,
+        asr,
+        finals,
         store,
         events,
         metrics: metrics.clone(),
@@ -134,8 +147,19 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     shutdown.cancel();
     manager.abort();
     let _ = http.await;
+    // Every call task has ended, so every final has been sent; wait until all are stored.
+    let _ = writer.await;
     info!("stopped");
     Ok(())
+}
+
+/// Stores final transcripts as they come, so a crash loses none that was finished.
+async fn store_finals(store: Store, mut finals: mpsc::UnboundedReceiver<FinalTranscript>) {
+    while let Some(f) = finals.recv().await {
+        if let Err(e) = store.add_transcript(&f.call_id, f.channel, f.utterance_id, &f.text, f.start_ms, f.end_ms).await {
+            warn!(call_id = %f.call_id, error = %e, "could not store a final transcript");
+        }
+    }
 }
 
 /// Calls left open by a killed process: repair their recordings and mark them abnormal.

@@ -60,6 +60,10 @@ impl Prompts {
 
 pub struct Shared {
     pub config: Config,
+    /// Live transcription; None when `asr.enabled` is off.
+    pub asr: Option<crate::asr::AsrEngine>,
+    /// Where call tasks send final transcripts to be stored.
+    pub finals: mpsc::UnboundedSender<crate::asr::stream::FinalTranscript>,
     pub store: Store,
     pub events: Arc<EventBus>,
     pub metrics: Arc<Metrics>,

@@ -110,7 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn pairs_are_even_released_and_reused() {
-        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41001, 41007);
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41000, 41007);
         let a = pool.allocate().unwrap();
         let b = pool.allocate().unwrap();
         assert_eq!(a.port() % 2, 0);

@@ -4,7 +4,8 @@
 use super::demo::{Action, Demo, Prompt};
 use super::ports::Lease;
 use super::{CallInput, Shared};
-use crate::events::{DtmfMethod, EventKind};
+use crate::asr::stream::AsrStream;
+use crate::events::{Channel, DtmfMethod, EventKind};
 use crate::media::dtmf::Rfc4733Decoder;
 use crate::media::g711::Codec;
 use crate::media::inband::InbandDetector;
@@ -154,9 +155,15 @@ struct Call {
     inband: Option<InbandDetector>,
     receiver: rtcp::ReceiverStats,
     remote_ssrc: Option<u32>,
+    /// Packets lost from earlier audio sources of this call.
+    lost_before: u64,
+    /// LSR of the caller's last sender report and when it came, for DLSR.
+    last_sr: Option<(u32, Instant)>,
     sender: RtpSender,
     recorder: Option<Recorder>,
     playout: Option<Playout>,
+    /// Live transcription of the caller's channel.
+    asr: Option<AsrStream>,
     demo: Demo,
     answered: Instant,
     last_rtp: Instant,
@@ -194,9 +201,12 @@ impl Call {
             inband,
             receiver: rtcp::ReceiverStats::new(),
             remote_ssrc: None,
+            lost_before: 0,
+            last_sr: None,
             sender: RtpSender::new(),
             recorder: None,
             playout: None,
+            asr: None,
             demo,
             answered: Instant::now(),
             last_rtp: Instant::now(),
@@ -274,6 +284,13 @@ impl Call {
         );
         self.save().await;
         info!(codec = self.media.codec_name, remote = ?self.media.remote, "answered");
+        if let Some(engine) = &s.asr {
+            let language = &s.config.asr.language;
+            match engine.open_stream(&self.id, Channel::Caller, language, s.events.clone(), s.finals.clone()) {
+                Ok(stream) => self.asr = Some(stream),
+                Err(e) => warn!(error = %e, "no live transcription for this call"),
+            }
+        }
         let actions = self.demo.start();
         self.apply(actions);
     }
@@ -365,9 +382,19 @@ impl Call {
         }
         self.last_rtp = Instant::now();
         let arrival_ms = self.answered.elapsed().as_millis() as u64;
-        self.remote_ssrc = Some(rtp.ssrc());
-        self.receiver
-            .update(seq, rtp.timestamp(), (arrival_ms * 8) as u32);
+        // Statistics follow the caller's audio source; a new audio SSRC (a re-INVITE, a transfer
+        // upstream) starts fresh ones. Other sources (e.g. a separately injected DTMF stream) are left out.
+        if pt == self.media.codec_pt && self.remote_ssrc != Some(rtp.ssrc()) {
+            if self.remote_ssrc.is_some() {
+                self.lost_before += i64::from(self.receiver.cumulative_lost()).max(0) as u64;
+                self.receiver = rtcp::ReceiverStats::new();
+            }
+            self.remote_ssrc = Some(rtp.ssrc());
+        }
+        if self.remote_ssrc == Some(rtp.ssrc()) {
+            self.receiver
+                .update(seq, rtp.timestamp(), (arrival_ms * 8) as u32);
+        }
         if Some(pt) == self.media.dtmf_pt {
             if let Some(key) = self.rfc4733.push(rtp.timestamp(), rtp.mark(), rtp.payload()) {
                 self.on_key(key, DtmfMethod::Rfc4733);
@@ -382,10 +409,18 @@ impl Call {
 
     fn on_rtcp(&mut self, packet: &[u8]) {
         let Ok(packets) = rtcp::parse(packet) else { return };
-        for block in packets.iter().flat_map(|p| p.report_blocks()) {
-            if block.ssrc == self.sender.ssrc {
-                self.record.rtp.remote_fraction_lost = Some(block.fraction_lost as f64 / 256.0);
-                self.record.rtp.remote_jitter_ms = Some(block.jitter as f64 / 8.0);
+        for p in packets {
+            let reports = match p {
+                rtcp::RtcpPacket::SenderReport { ntp, reports, .. } => {
+                    self.last_sr = Some((rtcp::ntp_middle(ntp), Instant::now()));
+                    reports
+                }
+                rtcp::RtcpPacket::ReceiverReport { reports, .. } => reports,
+                _ => continue,
+            };
+            for block in reports.iter().filter(|b| b.ssrc == self.sender.ssrc) {
+                self.record.rtp.remote_fraction_lost = Some(f64::from(block.fraction_lost) / 256.0);
+                self.record.rtp.remote_jitter_ms = Some(f64::from(block.jitter) / 8.0);
             }
         }
     }
@@ -443,6 +478,9 @@ impl Call {
                 self.on_key(key, DtmfMethod::Inband);
             }
         }
+        if let Some(asr) = self.asr.as_mut() {
+            asr.push(&caller);
+        }
         let frame = self.playout.as_mut().and_then(Playout::next_frame);
         if frame.is_none() && self.playout.take().is_some() {
             let actions = self.demo.on_prompt_done(now);
@@ -471,7 +509,7 @@ impl Call {
             warn!(error = %e, "recording failed; continuing without it");
             self.recorder = None;
         }
-        if ticks % RTCP_INTERVAL_TICKS == 0 {
+        if ticks.is_multiple_of(RTCP_INTERVAL_TICKS) {
             self.send_rtcp();
         }
         let timeout = Duration::from_secs(self.shared.config.media.rtp_timeout_s);
@@ -483,27 +521,37 @@ impl Call {
         self.apply(actions);
     }
 
+    /// A compound SR + SDES (RFC 3550 §6.1) to the RTP peer's port + 1, reporting on the caller's stream.
     fn send_rtcp(&mut self) {
-        let (Some(latch), Some(rtp_peer)) = (self.latch.as_ref(), self.latch.as_ref().map(Latch::peer))
-        else {
+        let Some(rtp_peer) = self.latch.as_ref().map(Latch::peer) else {
             return;
         };
-        let _ = latch;
         let to = SocketAddr::new(rtp_peer.ip(), rtp_peer.port().wrapping_add(1));
-        let report = self.remote_ssrc.map(|ssrc| self.receiver.report_block(ssrc));
-        let packet = rtcp::build_sr(
+        let (lsr, dlsr) = match self.last_sr {
+            Some((lsr, at)) => (lsr, (at.elapsed().as_secs_f64() * 65536.0) as u32),
+            None => (0, 0),
+        };
+        let report = self
+            .remote_ssrc
+            .map(|ssrc| self.receiver.report_block(ssrc, lsr, dlsr));
+        let mut packet = rtcp::build_sr(
             self.sender.ssrc,
-            rtcp::ntp_now(),
+            ntp_now(),
             self.sender.ts,
             self.sender.packets as u32,
             self.sender.octets as u32,
             report,
         );
+        packet.extend(rtcp::build_sdes_cname(self.sender.ssrc, "koe"));
         let _ = self.lease.rtcp.try_send_to(&packet, to);
     }
 
     async fn finish(&mut self) {
         let (by, cause) = self.ended.take().unwrap_or((HangupBy::System, "unknown".into()));
+        // The utterance in progress is finalised (and stored) before the call is declared ended.
+        if let Some(asr) = self.asr.take() {
+            asr.finish().await;
+        }
         if let Some(rec) = self.recorder.take()
             && let Err(e) = rec.finish()
         {
@@ -513,8 +561,8 @@ impl Call {
         let rtp = &mut self.record.rtp;
         rtp.packets_sent = self.sender.packets;
         rtp.packets_received = js.received;
-        rtp.packets_lost = self.receiver.cumulative_lost().max(0) as u64;
-        rtp.jitter_ms = self.receiver.jitter_ms();
+        rtp.packets_lost = self.lost_before + i64::from(self.receiver.cumulative_lost()).max(0) as u64;
+        rtp.jitter_ms = f64::from(self.receiver.jitter()) / 8.0;
         rtp.concealed_frames = js.concealed_frames;
         if let Some(latch) = &self.latch {
             rtp.rejected_packets += latch.rejected();
@@ -565,6 +613,16 @@ impl Call {
         );
         info!(by = by.as_str(), %cause, packets_sent = rtp.packets_sent, packets_received = rtp.packets_received, "call ended");
     }
+}
+
+/// The wall clock as a 64-bit NTP timestamp (seconds since 1900 in the high half).
+fn ntp_now() -> u64 {
+    let since_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since_unix.as_secs() + 2_208_988_800;
+    let frac = (u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
 }
 
 fn payload_types(media: &Negotiated) -> Vec<u8> {

@@ -1,331 +1,368 @@
-//! Stereo call recording: left channel the caller, right channel what koe (or the agent) sends,
-//! 8 kHz 16-bit WAV.
+//! Stereo call recording: left = the caller, right = what koe sends, 8 kHz 16-bit PCM WAV.
 //!
-//! A WAV header carries the data length, which is only known at the end; a process killed mid-call
-//! would leave a header claiming no audio. So the header is rewritten at least once a second, and
-//! [`repair`] fixes the sizes of a file left behind from its actual length.
+//! Crash safety: every frame goes to the OS in one write (no user-space buffer to lose), and the WAV
+//! header sizes are rewritten about once a second of audio. A killed process therefore leaves a file
+//! that is valid up to the last header update with the rest of the audio behind it; [`repair`] makes
+//! the header cover all of it again.
 
-use std::fs::OpenOptions;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-/// Recording sample rate.
-pub const RATE_HZ: u32 = 8000;
-/// Frames (one sample per channel) between header rewrites: one second.
-const FLUSH_EVERY_FRAMES: u64 = RATE_HZ as u64;
+const SAMPLE_RATE: u32 = 8000;
+const CHANNELS: u16 = 2;
+const BYTES_PER_FRAME: u64 = 4;
+/// Header sizes are rewritten after this many sample frames (one second of audio).
+const FLUSH_EVERY: u64 = SAMPLE_RATE as u64;
+/// WAV sizes are 32-bit: stop well before the data chunk size would overflow (about 37 hours).
+const MAX_DATA_BYTES: u64 = u32::MAX as u64 - 4096;
 
-/// Why recording or repairing failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RecorderError {
-    /// Reading or writing the file failed.
-    #[error("recording I/O: {0}")]
-    Io(#[from] std::io::Error),
-    /// hound could not write the WAV file.
-    #[error("recording WAV: {0}")]
-    Wav(#[from] hound::Error),
-    /// The two channels of a frame had different lengths.
-    #[error("caller frame has {caller} samples but koe frame has {koe}")]
-    LengthMismatch {
-        /// Samples given for the caller.
-        caller: usize,
-        /// Samples given for koe.
-        koe: usize,
-    },
-    /// The file to repair is not a RIFF/WAVE file with a format and a data chunk.
-    #[error("not a repairable WAV file: {0}")]
-    NotWav(&'static str),
-}
-
-/// An open stereo recording.
+/// An open call recording.
 pub struct Recorder {
-    writer: hound::WavWriter<BufWriter<std::fs::File>>,
+    wav: hound::WavWriter<File>,
+    /// Sample frames (one caller + one koe sample) written so far.
     frames: u64,
-    unflushed: u64,
+    frames_at_flush: u64,
 }
 
 impl Recorder {
-    /// Creates (or truncates) the WAV file at `path`.
-    pub fn create(path: impl AsRef<Path>) -> Result<Recorder, RecorderError> {
+    /// Creates the file (and its parent directories) and writes a valid, empty WAV header to disk.
+    pub fn create(path: &Path) -> io::Result<Recorder> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
         let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: RATE_HZ,
+            channels: CHANNELS,
+            sample_rate: SAMPLE_RATE,
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let mut writer = hound::WavWriter::create(path, spec)?;
-        // A valid (empty) file exists from the start.
-        writer.flush()?;
+        // Unbuffered on purpose: each frame is one write below, and nothing waits in user space.
+        let mut wav = hound::WavWriter::new(File::create(path)?, spec).map_err(to_io)?;
+        wav.flush().map_err(to_io)?;
         Ok(Recorder {
-            writer,
+            wav,
             frames: 0,
-            unflushed: 0,
+            frames_at_flush: 0,
         })
     }
 
-    /// Appends one stretch of audio, the caller on the left and koe on the right; both slices must
-    /// have the same length. The header is rewritten once a second of audio has accumulated.
-    pub fn write_frame(&mut self, caller: &[i16], koe: &[i16]) -> Result<(), RecorderError> {
+    /// Appends one frame: `caller[i]` and `koe[i]` become the i-th stereo sample frame.
+    pub fn write_frame(&mut self, caller: &[i16], koe: &[i16]) -> io::Result<()> {
         if caller.len() != koe.len() {
-            return Err(RecorderError::LengthMismatch {
-                caller: caller.len(),
-                koe: koe.len(),
-            });
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "caller frame has {} samples, koe frame {}",
+                    caller.len(),
+                    koe.len()
+                ),
+            ));
         }
-        for (&left, &right) in caller.iter().zip(koe) {
-            self.writer.write_sample(left)?;
-            self.writer.write_sample(right)?;
+        let frames = caller.len() as u64;
+        if (self.frames + frames) * BYTES_PER_FRAME > MAX_DATA_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "recording reached the WAV size limit",
+            ));
         }
-        self.frames += caller.len() as u64;
-        self.unflushed += caller.len() as u64;
-        if self.unflushed >= FLUSH_EVERY_FRAMES {
-            self.flush()?;
+        let samples = u32::try_from(frames * 2).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mut out = self.wav.get_i16_writer(samples);
+        for (&c, &k) in caller.iter().zip(koe) {
+            out.write_sample(c);
+            out.write_sample(k);
+        }
+        out.flush().map_err(to_io)?;
+        self.frames += frames;
+        if self.frames - self.frames_at_flush >= FLUSH_EVERY {
+            self.wav.flush().map_err(to_io)?;
+            self.frames_at_flush = self.frames;
         }
         Ok(())
     }
 
-    /// Writes out buffered audio and rewrites the header, so the file is valid up to here.
-    pub fn flush(&mut self) -> Result<(), RecorderError> {
-        self.writer.flush()?;
-        self.unflushed = 0;
-        Ok(())
-    }
-
-    /// Audio recorded so far.
-    pub fn duration(&self) -> Duration {
-        frames_to_duration(self.frames, RATE_HZ)
-    }
-
-    /// Completes the file and returns the recorded duration.
-    pub fn finish(self) -> Result<Duration, RecorderError> {
-        let duration = self.duration();
-        self.writer.finalize()?;
+    /// Writes the final header and returns the recorded duration.
+    pub fn finish(self) -> io::Result<Duration> {
+        let duration = frames_to_duration(self.frames, SAMPLE_RATE);
+        self.wav.finalize().map_err(to_io)?;
         Ok(duration)
     }
 }
 
-fn frames_to_duration(frames: u64, rate: u32) -> Duration {
-    Duration::from_micros(frames * 1_000_000 / u64::from(rate.max(1)))
-}
-
-/// Fixes the RIFF and data chunk sizes of a WAV file from its real length (dropping a partial
-/// last sample frame), as left by a process killed mid-recording. Returns the repaired duration,
-/// or `None` when the header already matched the file.
-pub fn repair(path: impl AsRef<Path>) -> Result<Option<Duration>, RecorderError> {
+/// Fixes the RIFF and data chunk sizes of a WAV file left behind by a killed process, from the file's
+/// actual length; a partial sample frame at the end is cut off. Returns the repaired duration, or None
+/// when the header already matched the file.
+///
+/// The data chunk is taken to be the last chunk, as [`Recorder`] writes it.
+pub fn repair(path: &Path) -> io::Result<Option<Duration>> {
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let file_len = file.metadata()?.len();
-    let layout = read_layout(&mut file, file_len)?;
-    let block_align = u64::from(layout.block_align);
-    let data_len = (file_len - layout.data_start) / block_align * block_align;
-    let data_len_u32 = u32::try_from(data_len).map_err(|_| RecorderError::NotWav("data beyond 4 GiB"))?;
-    let end = layout.data_start + data_len;
-    let riff_len = u32::try_from(end - 8).map_err(|_| RecorderError::NotWav("file beyond 4 GiB"))?;
-    if end == file_len && layout.riff_len == riff_len && layout.data_len == data_len_u32 {
+    let mut head = Vec::new();
+    (&mut file).take(HEAD_LIMIT).read_to_end(&mut head)?;
+    let layout = Layout::parse(&head)?;
+    let Some(fix) = layout.fix_for(file_len)? else {
         return Ok(None);
-    }
-    file.set_len(end)?;
+    };
+
     file.seek(SeekFrom::Start(4))?;
-    file.write_all(&riff_len.to_le_bytes())?;
+    file.write_all(&fix.riff_size.to_le_bytes())?;
     file.seek(SeekFrom::Start(layout.data_start - 4))?;
-    file.write_all(&data_len_u32.to_le_bytes())?;
+    file.write_all(&fix.data_size.to_le_bytes())?;
+    file.set_len(fix.file_len)?;
     file.sync_all()?;
-    Ok(Some(frames_to_duration(
-        data_len / block_align,
-        layout.sample_rate,
-    )))
+    let frames = u64::from(fix.data_size) / u64::from(layout.block_align);
+    Ok(Some(frames_to_duration(frames, layout.sample_rate)))
 }
 
-/// Where the parts of a WAV file are, and what its header claims.
+/// How far into a file the data chunk header is looked for.
+const HEAD_LIMIT: u64 = 64 * 1024;
+
+/// What [`repair`] needs from a WAV header.
+#[derive(Debug, PartialEq)]
 struct Layout {
-    riff_len: u32,
+    riff_size: u32,
+    data_size: u32,
+    /// Offset of the first audio byte.
+    data_start: u64,
     block_align: u16,
     sample_rate: u32,
-    data_start: u64,
-    data_len: u32,
 }
 
-fn read_layout(file: &mut std::fs::File, file_len: u64) -> Result<Layout, RecorderError> {
-    let mut header = [0u8; 12];
-    file.read_exact(&mut header)
-        .map_err(|_| RecorderError::NotWav("shorter than a RIFF header"))?;
-    if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" {
-        return Err(RecorderError::NotWav("no RIFF/WAVE signature"));
-    }
-    let riff_len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    let mut format: Option<(u16, u32)> = None;
-    let mut at = 12u64;
-    while at + 8 <= file_len {
-        file.seek(SeekFrom::Start(at))?;
-        let mut chunk = [0u8; 8];
-        file.read_exact(&mut chunk)?;
-        let size = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
-        match &chunk[0..4] {
-            b"fmt " => {
-                let mut fmt = [0u8; 16];
-                file.read_exact(&mut fmt)
-                    .map_err(|_| RecorderError::NotWav("truncated fmt chunk"))?;
-                let sample_rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
-                let block_align = u16::from_le_bytes([fmt[12], fmt[13]]);
-                if block_align == 0 {
-                    return Err(RecorderError::NotWav("zero block alignment"));
-                }
-                format = Some((block_align, sample_rate));
-            }
-            b"data" => {
-                let (block_align, sample_rate) = format.ok_or(RecorderError::NotWav("data before fmt"))?;
-                return Ok(Layout {
-                    riff_len,
-                    block_align,
-                    sample_rate,
-                    data_start: at + 8,
-                    data_len: size,
-                });
-            }
-            _ => {}
+/// The sizes a repaired file gets.
+#[derive(Debug, PartialEq)]
+struct Fix {
+    riff_size: u32,
+    data_size: u32,
+    file_len: u64,
+}
+
+impl Layout {
+    /// Walks the RIFF chunks up to the data chunk header.
+    fn parse(head: &[u8]) -> io::Result<Layout> {
+        if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+            return Err(invalid("not a RIFF/WAVE file"));
         }
-        at += 8 + u64::from(size) + u64::from(size & 1);
+        let riff_size = le_u32(head, 4)?;
+        let mut format = None;
+        let mut pos = 12usize;
+        loop {
+            let id = head.get(pos..pos + 4).ok_or_else(|| invalid("no data chunk"))?;
+            let size = le_u32(head, pos + 4)?;
+            let body = pos + 8;
+            match id {
+                b"fmt " => {
+                    let sample_rate = le_u32(head, body + 4)?;
+                    let block_align = le_u16(head, body + 12)?;
+                    if block_align == 0 || sample_rate == 0 {
+                        return Err(invalid("fmt chunk with zero block align or sample rate"));
+                    }
+                    format = Some((block_align, sample_rate));
+                }
+                b"data" => {
+                    let (block_align, sample_rate) =
+                        format.ok_or_else(|| invalid("data chunk before fmt chunk"))?;
+                    return Ok(Layout {
+                        riff_size,
+                        data_size: size,
+                        data_start: body as u64,
+                        block_align,
+                        sample_rate,
+                    });
+                }
+                _ => {}
+            }
+            // Chunks are padded to an even length.
+            pos = body + size as usize + (size as usize & 1);
+        }
     }
-    Err(RecorderError::NotWav("no data chunk"))
+
+    /// The sizes that match a file of `file_len` bytes, or None when the header already has them.
+    fn fix_for(&self, file_len: u64) -> io::Result<Option<Fix>> {
+        let align = u64::from(self.block_align);
+        let audio = file_len.saturating_sub(self.data_start).min(MAX_DATA_BYTES) / align * align;
+        let data_size = u32::try_from(audio).map_err(|_| invalid("data too long for a WAV file"))?;
+        let riff_size = u32::try_from(self.data_start - 8 + audio)
+            .map_err(|_| invalid("file too long for a WAV file"))?;
+        let fix = Fix {
+            riff_size,
+            data_size,
+            file_len: self.data_start + audio,
+        };
+        let consistent =
+            self.riff_size == riff_size && self.data_size == data_size && file_len == fix.file_len;
+        Ok((!consistent).then_some(fix))
+    }
+}
+
+fn le_u32(b: &[u8], at: usize) -> io::Result<u32> {
+    let bytes = b.get(at..at + 4).ok_or_else(|| invalid("truncated header"))?;
+    Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+fn le_u16(b: &[u8], at: usize) -> io::Result<u16> {
+    let bytes = b.get(at..at + 2).ok_or_else(|| invalid("truncated header"))?;
+    Ok(u16::from_le_bytes([bytes[0], bytes[1]]))
+}
+
+fn invalid(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+}
+
+fn frames_to_duration(frames: u64, sample_rate: u32) -> Duration {
+    Duration::from_secs_f64(frames as f64 / f64::from(sample_rate))
+}
+
+fn to_io(e: hound::Error) -> io::Error {
+    match e {
+        hound::Error::IoError(e) => e,
+        other => io::Error::other(other),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Two different, recognisable channels: a ramp on the left, its negation plus a sine on the right.
-    fn channels(frames: usize) -> (Vec<i16>, Vec<i16>) {
-        let caller: Vec<i16> = (0..frames).map(|n| ((n * 37) % 20_000) as i16 - 10_000).collect();
-        let koe: Vec<i16> = (0..frames)
-            .map(|n| (8000.0 * (n as f64 * 0.3).sin()) as i16 - (n % 1000) as i16)
-            .collect();
+    /// 20 ms frames with a distinct, reproducible pattern per frame and channel.
+    fn frame(n: usize) -> (Vec<i16>, Vec<i16>) {
+        let caller = (0..160).map(|i| ((n * 160 + i) % 30_000) as i16).collect();
+        let koe = (0..160).map(|i| -(((n * 7 + i) % 20_000) as i16)).collect();
         (caller, koe)
     }
 
-    fn record(path: &Path, caller: &[i16], koe: &[i16]) -> Recorder {
-        let mut recorder = Recorder::create(path).unwrap();
-        for (c, k) in caller.chunks(160).zip(koe.chunks(160)) {
-            recorder.write_frame(c, k).unwrap();
-        }
-        recorder
+    fn read_back(path: &Path) -> (hound::WavSpec, Vec<i16>) {
+        let mut reader = hound::WavReader::open(path).expect("readable WAV");
+        let spec = reader.spec();
+        let samples = reader
+            .samples::<i16>()
+            .collect::<Result<Vec<_>, _>>()
+            .expect("all samples decode");
+        (spec, samples)
     }
 
-    /// (caller, koe) as read back by hound, which checks the header.
-    fn read_back(path: &Path) -> (Vec<i16>, Vec<i16>) {
-        let mut reader = hound::WavReader::open(path).unwrap();
-        let spec = reader.spec();
+    fn expected(frames: usize) -> Vec<i16> {
+        (0..frames)
+            .flat_map(|n| {
+                let (c, k) = frame(n);
+                c.into_iter().zip(k).flat_map(|(c, k)| [c, k]).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Writes `frames` frames and leaves the file as a SIGKILL would: no finalize, no destructor.
+    fn record_and_kill(path: &Path, frames: usize) {
+        let mut rec = Recorder::create(path).expect("create");
+        for n in 0..frames {
+            let (c, k) = frame(n);
+            rec.write_frame(&c, &k).expect("write");
+        }
+        std::mem::forget(rec);
+    }
+
+    fn put_u32(path: &Path, at: u64, value: u32) {
+        let mut f = OpenOptions::new().write(true).open(path).expect("open");
+        f.seek(SeekFrom::Start(at)).expect("seek");
+        f.write_all(&value.to_le_bytes()).expect("write");
+    }
+
+    #[test]
+    fn finished_recording_reads_back_interleaved_and_needs_no_repair() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("calls/2024/a.wav");
+        let mut rec = Recorder::create(&path).expect("create makes parent dirs");
+        for n in 0..60 {
+            let (c, k) = frame(n);
+            rec.write_frame(&c, &k).expect("write");
+        }
+        assert_eq!(rec.finish().expect("finish"), Duration::from_millis(1200));
+
+        let (spec, samples) = read_back(&path);
         assert_eq!(
             (spec.channels, spec.sample_rate, spec.bits_per_sample),
             (2, 8000, 16)
         );
-        let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-        (
-            samples.iter().step_by(2).copied().collect(),
-            samples.iter().skip(1).step_by(2).copied().collect(),
-        )
+        assert_eq!(samples, expected(60));
+        assert_eq!(repair(&path).expect("repair"), None);
     }
 
     #[test]
-    fn records_two_channels_and_reports_duration() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("call.wav");
-        let (caller, koe) = channels(3 * 8000);
-        let duration = record(&path, &caller, &koe).finish().unwrap();
-        assert_eq!(duration, Duration::from_secs(3));
-        assert_eq!(read_back(&path), (caller, koe));
-        assert_eq!(repair(&path).unwrap(), None, "a finished file needs no repair");
+    fn header_is_flushed_about_once_a_second() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.wav");
+        // 1.5 s: the header covers the first second, the remaining 0.5 s is on disk behind it.
+        record_and_kill(&path, 75);
+        let (_, samples) = read_back(&path);
+        assert_eq!(samples, expected(50));
+        assert_eq!(fs::metadata(&path).expect("stat").len(), 44 + 75 * 160 * 4);
     }
 
     #[test]
-    fn killed_process_loses_nothing_before_the_last_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("killed.wav");
-        let (caller, koe) = channels(8000 * 5 / 2);
-        let recorder = record(&path, &caller, &koe);
-        // A kill: no finish, no destructor, the user-space buffer is lost.
-        std::mem::forget(recorder);
-        // The header written at the last flush (2 s) already makes a valid file.
-        let (left, right) = read_back(&path);
-        assert!(left.len() >= 2 * 8000, "{} frames readable", left.len());
-        assert_eq!(left[..], caller[..left.len()]);
-        assert_eq!(right[..], koe[..right.len()]);
-        // Repair also recovers what reached the disk after the last flush.
-        let on_disk = (std::fs::metadata(&path).unwrap().len() - 44) / 4;
-        let repaired = repair(&path).unwrap();
-        let (left, right) = read_back(&path);
-        assert_eq!(left.len() as u64, on_disk);
-        assert_eq!(repaired, Some(Duration::from_micros(on_disk * 125)));
-        assert_eq!(left[..], caller[..left.len()]);
-        assert_eq!(right[..], koe[..right.len()]);
+    fn repair_recovers_every_frame_after_a_kill() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.wav");
+        record_and_kill(&path, 87);
+        assert_eq!(repair(&path).expect("repair"), Some(Duration::from_millis(1740)));
+        let (_, samples) = read_back(&path);
+        assert_eq!(samples, expected(87));
+        assert_eq!(repair(&path).expect("second repair"), None);
     }
 
     #[test]
-    fn repair_counts_appended_audio_and_drops_a_partial_frame() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("appended.wav");
-        let (caller, koe) = channels(8000);
-        record(&path, &caller, &koe).finish().unwrap();
-        // 250 more stereo frames and one stray byte, written after the header was last updated.
-        let mut extra = Vec::new();
-        for n in 0..250i16 {
-            extra.extend_from_slice(&n.to_le_bytes());
-            extra.extend_from_slice(&(-n).to_le_bytes());
-        }
-        extra.push(0x7F);
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&extra).unwrap();
-        drop(file);
-        assert_eq!(
-            repair(&path).unwrap(),
-            Some(Duration::from_micros((8000 + 250) * 125))
-        );
-        let (left, right) = read_back(&path);
-        assert_eq!(left.len(), 8250);
-        assert_eq!(left[..8000], caller[..]);
-        assert_eq!(right[..8000], koe[..]);
-        assert_eq!((left[8249], right[8249]), (249, -249));
-        assert_eq!(repair(&path).unwrap(), None);
-    }
+    fn repair_fixes_zero_and_all_ones_sizes_and_cuts_a_partial_sample_frame() {
+        for (riff, data) in [(0, 0), (u32::MAX, u32::MAX), (0, u32::MAX)] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("a.wav");
+            record_and_kill(&path, 33);
+            put_u32(&path, 4, riff);
+            put_u32(&path, 40, data);
+            // Half of a sample frame reached the disk before the kill.
+            let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+            f.write_all(&[1, 2, 3]).expect("append");
+            drop(f);
 
-    #[test]
-    fn repair_fixes_corrupt_header_sizes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("corrupt.wav");
-        let (caller, koe) = channels(4000);
-        record(&path, &caller, &koe).finish().unwrap();
-        for bogus in [0u32, 0xFFFF_FFFF, 12_345] {
-            let mut file = OpenOptions::new().write(true).open(&path).unwrap();
-            file.seek(SeekFrom::Start(4)).unwrap();
-            file.write_all(&bogus.to_le_bytes()).unwrap();
-            file.seek(SeekFrom::Start(40)).unwrap();
-            file.write_all(&bogus.wrapping_add(1).to_le_bytes()).unwrap();
-            drop(file);
-            assert_eq!(repair(&path).unwrap(), Some(Duration::from_millis(500)));
-            assert_eq!(read_back(&path), (caller.clone(), koe.clone()));
+            assert_eq!(
+                repair(&path).expect("repair"),
+                Some(Duration::from_millis(660)),
+                "sizes {riff:#x}/{data:#x}"
+            );
+            let (_, samples) = read_back(&path);
+            assert_eq!(samples, expected(33));
+            assert_eq!(fs::metadata(&path).expect("stat").len(), 44 + 33 * 160 * 4);
         }
     }
 
     #[test]
-    fn header_is_valid_from_creation_and_errors_are_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("empty.wav");
-        let mut recorder = Recorder::create(&path).unwrap();
-        assert_eq!(read_back(&path), (vec![], vec![]));
-        assert!(matches!(
-            recorder.write_frame(&[1, 2, 3], &[1, 2]),
-            Err(RecorderError::LengthMismatch { caller: 3, koe: 2 })
-        ));
-        assert_eq!(recorder.finish().unwrap(), Duration::ZERO);
+    fn repair_of_a_call_killed_before_any_audio_is_an_empty_valid_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.wav");
+        record_and_kill(&path, 0);
+        put_u32(&path, 40, u32::MAX);
+        assert_eq!(repair(&path).expect("repair"), Some(Duration::ZERO));
+        assert!(read_back(&path).1.is_empty());
+    }
 
-        let junk = dir.path().join("junk.wav");
-        std::fs::write(&junk, b"RIFX0000WAVEfmt ").unwrap();
-        assert!(matches!(repair(&junk), Err(RecorderError::NotWav(_))));
-        std::fs::write(&junk, b"RIFF").unwrap();
-        assert!(matches!(repair(&junk), Err(RecorderError::NotWav(_))));
-        std::fs::write(&junk, b"RIFF\0\0\0\0WAVEdata\0\0\0\0").unwrap();
-        assert!(matches!(repair(&junk), Err(RecorderError::NotWav(_))));
-        assert!(matches!(
-            repair(dir.path().join("missing.wav")),
-            Err(RecorderError::Io(_))
-        ));
+    #[test]
+    fn repair_rejects_what_is_not_a_wav_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.wav");
+        for junk in [
+            &b""[..],
+            b"RIFF\0\0\0\0WAVE",
+            b"RIFF\0\0\0\0WAVEdata\0\0\0\0",
+            b"not a wav file at all",
+        ] {
+            fs::write(&path, junk).expect("write");
+            let err = repair(&path).expect_err("junk must not be repaired");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        }
+    }
+
+    #[test]
+    fn unequal_channel_lengths_are_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rec = Recorder::create(&dir.path().join("a.wav")).expect("create");
+        let err = rec.write_frame(&[0; 160], &[0; 159]).expect_err("mismatch");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -534,7 +534,7 @@ t: <sip:a@b>\r\ni: abc\r\nCSeq: 2\r\n  OPTIONS\r\nl: 0\r\n\r\n";
             buf.truncate(len.min(buf.len()));
             for b in buf.iter_mut() {
                 state = state.wrapping_mul(1103515245).wrapping_add(12345);
-                if state % 17 == 0 {
+                if state.is_multiple_of(17) {
                     *b = (state >> 16) as u8;
                 }
             }

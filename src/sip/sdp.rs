@@ -237,10 +237,8 @@ impl SessionDesc {
                 }
                 (d, _) => d,
             };
-            let ptime = match m.ptime {
-                Some(p @ (20 | 40 | 60)) => p,
-                _ => 20,
-            };
+            // koe's clock ticks in 20 ms; ptimes that are not multiples of it are answered with 20.
+            let ptime = m.ptime.filter(|p| matches!(p, 20 | 40 | 60)).unwrap_or(20);
             return Ok(Negotiated {
                 codec_pt,
                 codec_name,
