@@ -74,7 +74,16 @@ fn hostile_datagrams_then_a_normal_call() {
         "application/sdp",
         &sdp_offer(4000, &[(0, "PCMU/8000")], "sendrecv"),
     )
-    .replacen("Content-Length: ", "Content-Length: 99999999", 1);
+    .lines()
+    .map(|l| {
+        if l.starts_with("Content-Length:") {
+            "Content-Length: 99999999"
+        } else {
+            l
+        }
+    })
+    .collect::<Vec<_>>()
+    .join("\r\n");
     assert_code(
         answer(&raw, huge.as_bytes()),
         &[400],

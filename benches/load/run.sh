@@ -4,11 +4,13 @@
 #
 #   benches/load/run.sh [LEVEL ...]        default levels: 50 100 200 400 600
 #   env: HOLD_S (seconds each call lasts, default 20), RATE (new calls per second, default 50),
-#        KOE_BIN (a koe binary to test instead of building target/release/koe)
+#        LOAD_BIN (a koe binary to test instead of building target/release/koe)
 #
 # Each level runs SIPp with `-m N -l N`: N calls, all up together for most of HOLD_S, each streaming real
 # speech (jfk.ulaw, looped) to koe while koe plays its prompt back and records both sides. Bounded: every
-# level ends within N/RATE + HOLD_S + 30 s; only 127.0.0.1 is used. Needs sip-tester, sox, npm, curl
+# level ends within N/RATE + HOLD_S + 30 s; only 127.0.0.1 is used. koe answers at once
+# (calls.answer_delay_ms = 0), so the setup time is its own, not a ring time. cpu% is koe's alone, in
+# percent of one core (SIPp's own load is not counted); late is koe_rtp_late_frames_total's increase. Needs sip-tester, sox, npm, curl
 # (scripts/test.sh installs the first three).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +25,7 @@ http_port=${HTTP_PORT:-28080}
 sipp_port=${SIPP_PORT:-25070}
 sipp_media=${SIPP_MEDIA_PORT:-25100}
 
-bin=${KOE_BIN:-}
+bin=${LOAD_BIN:-}
 if [ -z "$bin" ]; then
     cargo build --release --quiet
     bin="${CARGO_TARGET_DIR:-target}/release/koe"
@@ -41,7 +43,7 @@ cp benches/load/call.xml tests/.cache/jfk.ulaw "$work/"
 
 KOE_SIP_BIND=127.0.0.1:$sip_port KOE_HTTP_BIND=127.0.0.1:$http_port KOE_DATA_DIR="$work/data" \
     KOE_MEDIA_BIND_IP=127.0.0.1 KOE_MEDIA_RTP_PORT_MIN=30000 KOE_MEDIA_RTP_PORT_MAX=32999 \
-    KOE_ASR_ENABLED=false KOE_CALLS_IDLE_TIMEOUT_S=3600 KOE_DATA_RECORD_CALLS=true RUST_LOG=warn \
+    KOE_ASR_ENABLED=false KOE_CALLS_IDLE_TIMEOUT_S=3600 KOE_CALLS_ANSWER_DELAY_MS=0 KOE_DATA_RECORD_CALLS=true RUST_LOG=warn \
     "$bin" serve > "$work/koe.log" 2>&1 &
 koe_pid=$!
 for _ in $(seq 100); do
@@ -96,7 +98,7 @@ for n in "${levels[@]}"; do
     got=$(( $(rtp_in) - in0 ))
     loss=$(awk -v l="$lost" -v g="$got" 'BEGIN { printf "%.3f", (l + g) ? 100 * l / (l + g) : 0 }')
     read -r p50 p99 < <(cat "$work"/*_rtt.csv 2> /dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ { print $2 }' \
-        | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f %.1f\n", v[int((NR + 1) * 0.5)], v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1]; else print "n/a n/a" }')
+        | sort -n | awk '{ v[NR] = $1 } END { if (!NR) { print "n/a n/a"; exit } i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f %.1f\n", v[int((NR + 1) / 2)], v[i] }')
     printf "%-6s %7s %9s %10s %9s %7s %8s %8s %6s" "$n" "$cpu" $(( rss / 1024 )) "$got" "$lost" "$loss" "$late" "$p50" "$p99"
     [ "$sipp_rc" -eq 0 ] || printf "   (SIPp exit %s: some calls failed, see %s)" "$sipp_rc" "sipp-$n.out"
     printf "\n"
