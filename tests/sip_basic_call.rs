@@ -41,6 +41,13 @@ fn check_recording(koe: &Koe, record: &CallRecord, sent: &str, prompt_ms: usize)
 
     let answered = record.answered_at_ms.expect("answered");
     let span = (record.ended_at_ms.expect("ended") - answered) as f64;
+    // Real-time playout: one 20 ms packet per 20 ms of call, no drift (±100 ms of the call's span).
+    let expected_packets = span / 20.0;
+    assert!(
+        (record.rtp.packets_sent as f64 - expected_packets).abs() <= 5.0,
+        "{} packets sent in {span} ms",
+        record.rtp.packets_sent
+    );
     let duration = wav_duration_ms(&path);
     assert!(
         (duration - span).abs() <= 100.0,

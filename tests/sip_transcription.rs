@@ -8,6 +8,7 @@
 mod asr_common;
 mod common;
 
+use common::gateway::encode_path;
 use common::*;
 use futures_util::StreamExt;
 use koe::asr::wer::word_error_rate;
@@ -170,7 +171,7 @@ fn speech_is_transcribed_live_and_noise_is_not() {
     }
 
     // Finals are stored with the call, in order.
-    let stored = koe.http_get_json(&format!("/api/calls/{}/transcript", urlencode(&speech_id)));
+    let stored = koe.http_get_json(&format!("/api/calls/{}/transcript", encode_path(&speech_id)));
     let stored_text: Vec<&str> = stored["utterances"]
         .as_array()
         .expect("a list of finals")
@@ -185,16 +186,7 @@ fn speech_is_transcribed_live_and_noise_is_not() {
         .filter(|e| e["type"] == "Transcript" && e["call_id"] == noise_id.as_str())
         .collect();
     assert!(noise_text.is_empty(), "noise produced text: {noise_text:?}");
-    let stored = koe.http_get_json(&format!("/api/calls/{}/transcript", urlencode(&noise_id)));
+    let stored = koe.http_get_json(&format!("/api/calls/{}/transcript", encode_path(&noise_id)));
     let empty = stored["utterances"].as_array().is_some_and(|a| a.is_empty());
     assert!(empty, "{stored}");
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

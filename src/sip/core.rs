@@ -162,6 +162,22 @@ impl Retransmit {
             give_up_at: now + 64 * t1,
         }
     }
+
+    /// Queues a resend when one is due, doubling the interval up to T2; false once timed out.
+    fn poll(&mut self, now: Instant, t2: Duration, out: &mut Vec<Output>) -> bool {
+        if now >= self.give_up_at {
+            return false;
+        }
+        if now >= self.next_at {
+            out.push(Output::Send {
+                to: self.to,
+                data: self.data.clone(),
+            });
+            self.interval = (self.interval * 2).min(t2);
+            self.next_at = now + self.interval;
+        }
+        true
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -916,50 +932,19 @@ impl SipCore {
             let Some((_, r)) = call.pending_2xx.as_mut() else {
                 continue;
             };
-            if now >= r.give_up_at {
+            if !r.poll(now, t2, &mut resend) {
                 if call.state == CallState::Answered {
                     no_ack.push(id.clone());
                 }
                 call.pending_2xx = None;
-            } else if now >= r.next_at {
-                resend.push(Output::Send {
-                    to: r.to,
-                    data: r.data.clone(),
-                });
-                r.interval = (r.interval * 2).min(t2);
-                r.next_at = now + r.interval;
             }
         }
-        self.rejected.retain(|_, r| {
-            if now >= r.give_up_at {
-                return false;
-            }
-            if now >= r.next_at {
-                resend.push(Output::Send {
-                    to: r.to,
-                    data: r.data.clone(),
-                });
-                r.interval = (r.interval * 2).min(t2);
-                r.next_at = now + r.interval;
-            }
-            true
-        });
+        self.rejected.retain(|_, r| r.poll(now, t2, &mut resend));
+        // Timer F ends a BYE's retransmissions; the call is over either way.
         self.byes.retain_mut(|b| {
-            let Some(r) = b.retransmit.as_mut() else {
-                return false;
-            };
-            if now >= r.give_up_at {
-                return false; // Timer F: the call is over either way
-            }
-            if now >= r.next_at {
-                resend.push(Output::Send {
-                    to: r.to,
-                    data: r.data.clone(),
-                });
-                r.interval = (r.interval * 2).min(t2);
-                r.next_at = now + r.interval;
-            }
-            true
+            b.retransmit
+                .as_mut()
+                .is_some_and(|r| r.poll(now, t2, &mut resend))
         });
         self.answered.retain(|_, (_, until)| now < *until);
         self.outputs.extend(resend);

@@ -220,7 +220,7 @@ impl Drop for Koe {
 }
 
 /// Percent-encodes a Call-ID for a URL path (SIPp's contain '@').
-fn encode_path(s: &str) -> String {
+pub fn encode_path(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
