@@ -187,6 +187,7 @@ impl JitterBuffer {
     }
 
     /// Adds one received packet of decoded 8 kHz PCM that starts at RTP timestamp `ts`.
+    /// `arrival_ms` must be on the same clock as the `now_ms` given to [`JitterBuffer::pop`].
     pub fn push(&mut self, seq: u16, ts: u32, ssrc: u32, pcm: Vec<i16>, arrival_ms: u64) {
         if pcm.is_empty() {
             return;
