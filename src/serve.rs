@@ -30,18 +30,8 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     let store = Store::open(&data_dir).await.context("cannot open the database")?;
     recover(&store, &data_dir).await?;
 
-    let resolve = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
-    let prompts = Prompts::load(
-        &resolve(&config.calls.welcome_prompt),
-        &resolve(&config.calls.digit_prompts),
-    )
-    .context("cannot load the demo prompts")?;
+    let prompts = Prompts::load(base, &config.calls.welcome_prompt, &config.calls.digit_prompts)
+        .context("cannot load the demo prompts")?;
 
     let metrics = Arc::new(Metrics::new());
     metrics.set("koe_active_calls", "Calls in progress", &[], 0.0);

@@ -37,8 +37,78 @@ pub struct Prompts {
     pub digits: HashMap<char, Arc<[i16]>>,
 }
 
+/// The demo prompts, embedded so that `koe serve` runs from any directory with its defaults.
+const EMBEDDED_PROMPTS: [(&str, &[u8]); 13] = [
+    (
+        "prompts/welcome.wav",
+        include_bytes!("../../sip-config/prompts/welcome.wav"),
+    ),
+    (
+        "prompts/digits/0.wav",
+        include_bytes!("../../sip-config/prompts/digits/0.wav"),
+    ),
+    (
+        "prompts/digits/1.wav",
+        include_bytes!("../../sip-config/prompts/digits/1.wav"),
+    ),
+    (
+        "prompts/digits/2.wav",
+        include_bytes!("../../sip-config/prompts/digits/2.wav"),
+    ),
+    (
+        "prompts/digits/3.wav",
+        include_bytes!("../../sip-config/prompts/digits/3.wav"),
+    ),
+    (
+        "prompts/digits/4.wav",
+        include_bytes!("../../sip-config/prompts/digits/4.wav"),
+    ),
+    (
+        "prompts/digits/5.wav",
+        include_bytes!("../../sip-config/prompts/digits/5.wav"),
+    ),
+    (
+        "prompts/digits/6.wav",
+        include_bytes!("../../sip-config/prompts/digits/6.wav"),
+    ),
+    (
+        "prompts/digits/7.wav",
+        include_bytes!("../../sip-config/prompts/digits/7.wav"),
+    ),
+    (
+        "prompts/digits/8.wav",
+        include_bytes!("../../sip-config/prompts/digits/8.wav"),
+    ),
+    (
+        "prompts/digits/9.wav",
+        include_bytes!("../../sip-config/prompts/digits/9.wav"),
+    ),
+    (
+        "prompts/digits/star.wav",
+        include_bytes!("../../sip-config/prompts/digits/star.wav"),
+    ),
+    (
+        "prompts/digits/pound.wav",
+        include_bytes!("../../sip-config/prompts/digits/pound.wav"),
+    ),
+];
+
 impl Prompts {
-    pub fn load(welcome: &Path, digits_dir: &Path) -> Result<Self, prompt::PromptError> {
+    /// Loads the prompts named in the config (relative to `base`, the config's directory); a default
+    /// prompt missing on disk comes from the copy embedded in the binary.
+    pub fn load(base: &Path, welcome: &Path, digits_dir: &Path) -> Result<Self, prompt::PromptError> {
+        let load = |rel: PathBuf| {
+            let on_disk = if rel.is_absolute() {
+                rel.clone()
+            } else {
+                base.join(&rel)
+            };
+            let embedded = EMBEDDED_PROMPTS.iter().find(|(name, _)| Path::new(name) == rel);
+            match embedded {
+                Some((_, bytes)) if !on_disk.exists() => prompt::load_wav_bytes(bytes, &rel),
+                _ => prompt::load_wav(&on_disk),
+            }
+        };
         let mut digits = HashMap::new();
         for k in "0123456789*#".chars() {
             let name = match k {
@@ -46,13 +116,10 @@ impl Prompts {
                 '#' => "pound".to_string(),
                 d => d.to_string(),
             };
-            digits.insert(
-                k,
-                prompt::load_wav(&digits_dir.join(format!("{name}.wav")))?.into(),
-            );
+            digits.insert(k, load(digits_dir.join(format!("{name}.wav")))?.into());
         }
         Ok(Prompts {
-            welcome: prompt::load_wav(welcome)?.into(),
+            welcome: load(welcome.to_path_buf())?.into(),
             digits,
         })
     }

@@ -31,11 +31,27 @@ pub enum PromptError {
 /// Loads a WAV file (8/16/24/32-bit integer or 32-bit float, any rate, any channel count) as mono
 /// 8 kHz samples: channels are averaged, then the result is resampled unless it already is 8 kHz.
 pub fn load_wav(path: &Path) -> Result<Vec<i16>, PromptError> {
+    let reader = hound::WavReader::open(path).map_err(|source| PromptError::Wav {
+        path: path.to_owned(),
+        source,
+    })?;
+    decode(reader, path)
+}
+
+/// [`load_wav`] for a WAV held in memory (prompts embedded in the binary); `name` is for errors.
+pub fn load_wav_bytes(bytes: &[u8], name: &Path) -> Result<Vec<i16>, PromptError> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|source| PromptError::Wav {
+        path: name.to_owned(),
+        source,
+    })?;
+    decode(reader, name)
+}
+
+fn decode<R: std::io::Read>(reader: hound::WavReader<R>, path: &Path) -> Result<Vec<i16>, PromptError> {
     let wav_err = |source| PromptError::Wav {
         path: path.to_owned(),
         source,
     };
-    let reader = hound::WavReader::open(path).map_err(wav_err)?;
     let spec = reader.spec();
     if spec.channels == 0 || spec.sample_rate == 0 {
         return Err(PromptError::Invalid {
