@@ -15,16 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// A final transcript, as the call layer stores it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct FinalTranscript {
-    pub call_id: String,
-    pub channel: Channel,
-    pub utterance_id: u64,
-    pub text: String,
-    pub start_ms: u64,
-    pub end_ms: u64,
-}
+/// A final transcript: the same row the store keeps.
+pub use crate::store::TranscriptRow as FinalTranscript;
 
 /// What a stream needs besides its audio.
 pub struct StreamContext {
