@@ -185,7 +185,7 @@ mod tests {
     use crate::media::prompt::load_wav;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     const KEYS: &str = "123A456B789C*0#D";
 
@@ -228,20 +228,25 @@ mod tests {
         }
     }
 
-    /// Real speech: the ALSA test recordings (always installed), resampled to 8 kHz.
-    fn alsa_speech() -> Vec<(String, Vec<f32>)> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir("/usr/share/sounds/alsa")
-            .expect("alsa-utils sounds in /usr/share/sounds/alsa")
-            .map(|e| e.unwrap().path())
+    /// The speech WAVs in `dir`, sorted. The test rig's speech-with-tones files carry keys on purpose,
+    /// and μ-law WAV copies (made by the ASR tests) are the same speech in a format hound does not read.
+    fn speech_wavs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "wav"))
-            // The test rig's speech-with-tones files carry keys on purpose; μ-law WAV copies (made by the
-            // ASR tests) are the same speech in a format hound does not read.
             .filter(|p| {
                 let name = p.to_string_lossy();
                 !name.contains("dtmf") && !name.contains("ulaw")
             })
             .collect();
         files.sort();
+        Ok(files)
+    }
+
+    /// Real speech: the ALSA test recordings (always installed), resampled to 8 kHz.
+    fn alsa_speech() -> Vec<(String, Vec<f32>)> {
+        let files = speech_wavs(Path::new("/usr/share/sounds/alsa"))
+            .expect("alsa-utils sounds in /usr/share/sounds/alsa");
         assert!(files.len() >= 8, "alsa recordings missing");
         files.iter().map(|p| load(p)).collect()
     }
@@ -249,24 +254,13 @@ mod tests {
     /// Speech fetched by tests/fetch script into tests/.cache (jfk.wav, pocketsphinx cards ...).
     fn cached_speech() -> Vec<(String, Vec<f32>)> {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/.cache");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(files) = speech_wavs(&dir) else {
             eprintln!(
                 "note: {} absent; cached speech recordings not checked",
                 dir.display()
             );
             return Vec::new();
         };
-        let mut files: Vec<PathBuf> = entries
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "wav"))
-            // The test rig's speech-with-tones files carry keys on purpose; μ-law WAV copies (made by the
-            // ASR tests) are the same speech in a format hound does not read.
-            .filter(|p| {
-                let name = p.to_string_lossy();
-                !name.contains("dtmf") && !name.contains("ulaw")
-            })
-            .collect();
-        files.sort();
         if files.is_empty() {
             eprintln!(
                 "note: no WAV files in {}; cached speech recordings not checked",
