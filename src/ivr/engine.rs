@@ -1,0 +1,1 @@
+//! The sans-IO IVR engine one call runs.

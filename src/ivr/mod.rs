@@ -1,0 +1,11 @@
+//! The IVR: the flow format, its validation, the sans-IO engine a call runs, the published versions and
+//! their rendered prompts.
+
+pub mod diff;
+pub mod engine;
+pub mod flow;
+pub mod prompts;
+pub mod registry;
+pub mod validate;
+
+pub use flow::{Flow, Node, NodeId};
