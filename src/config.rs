@@ -17,6 +17,35 @@ pub struct Config {
     pub data: DataConfig,
     pub calls: CallsConfig,
     pub asr: AsrConfig,
+    pub ivr: IvrConfig,
+    pub tts: TtsConfig,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IvrConfig {
+    /// The flow published as version 1 when the database has none (relative to the config directory;
+    /// the demo flow is embedded). Empty: no IVR, calls get the line-test behaviour (read back keys).
+    pub flow: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtsConfig {
+    /// Voice per language: a built-in engine (`espeak-ng:<voice>`, `pyopenjtalk`) or a command line
+    /// with `{text}` and `{out}` (a WAV file of any rate) in it.
+    pub voices: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Password of the `admin` account created when there is no account yet. Empty: a random one is
+    /// generated and written to the log once. Never a fixed default.
+    pub bootstrap_password: String,
+    /// How long a sign-in lasts.
+    pub session_hours: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -62,12 +62,14 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot bind HTTP on {}", config.http.bind))?;
     let http_addr = listener.local_addr()?;
     let draining = Arc::new(AtomicBool::new(false));
+    let ivr = Arc::new(crate::ivr::registry::Registry::default());
     let state = AppState {
         store: store.clone(),
         events: events.clone(),
         metrics: metrics.clone(),
         data_dir: data_dir.clone(),
         draining: draining.clone(),
+        ivr: ivr.clone(),
     };
     let http = tokio::spawn(web::serve(listener, state, shutdown.clone()));
 
@@ -97,6 +99,7 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
         prompts,
         ports,
         data_dir,
+        ivr: ivr.clone(),
     });
     let tracker = TaskTracker::new();
     let hangup_all = CancellationToken::new();

@@ -138,6 +138,8 @@ pub struct Shared {
     pub prompts: Prompts,
     pub ports: Arc<PortPool>,
     pub data_dir: PathBuf,
+    /// The published IVR flow new calls start with.
+    pub ivr: Arc<crate::ivr::registry::Registry>,
 }
 
 impl Shared {

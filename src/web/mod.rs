@@ -4,6 +4,7 @@
 //! turn failures into [`ApiError`], whose JSON body is always `{ "error": "..." }`. Nothing here touches
 //! the media plane. The endpoints are described in docs/API.md and docs/EVENTS.md.
 
+mod admin;
 mod calls;
 mod error;
 mod events_ws;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// Set when koe stops taking calls; `/healthz` then answers 503.
     pub draining: Arc<AtomicBool>,
+    /// The published IVR flow (publish and rollback swap it).
+    pub ivr: Arc<crate::ivr::registry::Registry>,
 }
 
 /// Every route. `shutdown` also ends the event streams, which would otherwise keep the server alive.
@@ -47,6 +50,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/api/calls/{id}/transcript", get(calls::transcript))
         .route("/api/calls/{id}/recording", get(calls::recording))
         .route("/api/events", get(events_ws::handler))
+        .merge(admin::routes())
         .fallback(|| async { ApiError::NotFound("route".to_string()) })
         .layer(Extension(shutdown))
         .with_state(state)

@@ -35,6 +35,7 @@ async fn start(bus_capacity: usize) -> Server {
         metrics: Arc::new(Metrics::new()),
         data_dir,
         draining: Arc::new(AtomicBool::new(false)),
+        ivr: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

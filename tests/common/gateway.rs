@@ -39,6 +39,8 @@ impl Koe {
             ("KOE_MEDIA_RTP_PORT_MIN", rtp_ports.0.to_string()),
             ("KOE_MEDIA_RTP_PORT_MAX", rtp_ports.1.to_string()),
             ("KOE_ASR_ENABLED", "false".into()),
+            // The line-test behaviour (read back keys) unless a test asks for the IVR.
+            ("KOE_IVR_FLOW", String::new()),
             ("KOE_CALLS_IDLE_TIMEOUT_S", "30".into()),
             ("RUST_LOG", "info".into()),
             ("NO_COLOR", "1".into()),
