@@ -9,6 +9,7 @@ pub mod matcher;
 pub mod prompts;
 pub mod registry;
 pub mod schedule;
+pub mod simulate;
 pub mod validate;
 
 pub use flow::{Flow, Node, NodeId};
