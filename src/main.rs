@@ -27,6 +27,8 @@ enum Command {
     Models(koe::asr::cli::ModelsArgs),
     /// Transcribe a WAV file (the accuracy reference for live transcription).
     Transcribe(koe::asr::cli::TranscribeArgs),
+    /// Add accounts and set passwords (read from stdin).
+    Users(koe::web::auth::UsersArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Models(args) => koe::asr::cli::models(&args, &config.asr),
         Command::Transcribe(args) => koe::asr::cli::transcribe(&args, &config.asr),
+        Command::Users(args) => koe::web::auth::users_cli(&args, &config),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod engine;
 pub mod flow;
 pub mod prompts;
+pub mod publish;
 pub mod registry;
 pub mod validate;
 
