@@ -494,7 +494,8 @@ fn an_invalid_initial_flow_stops_the_start() {
     let mut broken = flow("Hello.");
     broken["start"] = json!("missing");
     std::fs::write(dir.path().join("broken.json"), broken.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_koe"))
+    let log = dir.path().join("koe.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_koe"))
         .arg("serve")
         .current_dir(repo_path(""))
         .env("KOE_IVR_FLOW", dir.path().join("broken.json"))
@@ -503,10 +504,28 @@ fn an_invalid_initial_flow_stops_the_start() {
         .env("KOE_HTTP_BIND", format!("127.0.0.1:{}", free_port()))
         .env("KOE_ASR_ENABLED", "false")
         .env("KOE_ADMIN_BOOTSTRAP_PASSWORD", PASSWORD)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "koe started with an invalid flow:\n{}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(
         stderr.contains("is not valid") && stderr.contains("missing"),
         "{stderr}"
