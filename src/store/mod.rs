@@ -52,4 +52,6 @@ pub enum StoreError {
     UnknownChannel(String),
     #[error("unknown role {0:?} in the database")]
     UnknownRole(String),
+    #[error("unreadable stored document: {0}")]
+    Corrupt(String),
 }
