@@ -29,6 +29,8 @@ enum Command {
     Transcribe(koe::asr::cli::TranscribeArgs),
     /// Add accounts and set passwords (read from stdin).
     Users(koe::web::auth::UsersArgs),
+    /// IVR flows: `koe ivr validate FILE`.
+    Ivr(koe::ivr::cli::IvrArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +45,12 @@ fn main() -> anyhow::Result<()> {
         Command::Models(args) => koe::asr::cli::models(&args, &config.asr),
         Command::Transcribe(args) => koe::asr::cli::transcribe(&args, &config.asr),
         Command::Users(args) => koe::web::auth::users_cli(&args, &config),
+        Command::Ivr(args) => {
+            if !koe::ivr::cli::run(&args, &config)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
