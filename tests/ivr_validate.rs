@@ -1,17 +1,18 @@
 //! `koe ivr validate` end to end: the real binary on the flows in tests/ivr/, with the default
-//! configuration (TTS voices for en and ja) and a data directory holding two uploaded prompts.
+//! configuration but for its TTS voices (en and ja, and a French one whose program is not installed)
+//! and a data directory holding two uploaded prompts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ivr");
 
-/// A data directory whose prompts/ holds `welcome_ja.wav` and `hold_music.wav` (and a file that is not
-/// a WAV, which is not a prompt).
-fn data_dir() -> tempfile::TempDir {
+/// A configuration directory and the data directory it names, whose prompts/ holds `welcome_ja.wav`
+/// and `hold_music.wav` (and a file that is not a WAV, which is not a prompt).
+fn installation() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let prompts = dir.path().join("prompts");
-    std::fs::create_dir(&prompts).unwrap();
+    let prompts = dir.path().join("data/prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: 8000,
@@ -24,21 +25,36 @@ fn data_dir() -> tempfile::TempDir {
         wav.finalize().unwrap();
     }
     std::fs::write(prompts.join("welcome_en.txt"), "not a recording").unwrap();
+    let mut config: toml::Table = toml::from_str(koe::config::EMBEDDED).unwrap();
+    config["data"]["dir"] = dir.path().join("data").to_str().unwrap().into();
+    // Voices whose program exists everywhere: validation asks only which languages have a working
+    // voice (each is probed), it renders nothing.
+    let voices: toml::Table = toml::from_str(
+        r#"
+        en = "sh -c : {text} {out}"
+        ja = "sh -c : {text} {out}"
+        fr = "no-such-tts-engine {text} {out}"
+        "#,
+    )
+    .unwrap();
+    config["tts"]["voices"] = voices.into();
+    std::fs::write(dir.path().join("koe.toml"), toml::to_string(&config).unwrap()).unwrap();
     dir
 }
 
 fn koe_validate(file: &Path, extra: &[&str]) -> Output {
-    let data = data_dir();
+    let installation = installation();
     let mut command = Command::new(env!("CARGO_BIN_EXE_koe"));
-    // The configuration is the embedded default, whatever the environment of the test run says.
+    // The configuration is the file's, whatever the environment of the test run says.
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("KOE_")) {
         command.env_remove(name);
     }
     command
+        .arg("--config")
+        .arg(installation.path().join("koe.toml"))
         .args(["ivr", "validate"])
         .arg(file)
         .args(extra)
-        .env("KOE_DATA_DIR", data.path())
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     command.output().expect("koe runs")
 }
@@ -79,6 +95,20 @@ fn the_valid_flow_passes() {
 }
 
 #[test]
+fn the_demo_flow_passes() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sip-config/ivr/support.json");
+    let out = koe_validate(&demo, &[]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.ends_with("support.json: valid (16 nodes)\n"), "{stdout}");
+}
+
+#[test]
 fn schema_errors_in_every_node() {
     rejects(
         "schema.json",
@@ -88,7 +118,7 @@ fn schema_errors_in_every_node() {
             "main: nodes.main.timeout_s: invalid type: string \"five\", expected u32",
             "wait: nodes.wait.type: unknown node type \"hold\" (one of play, menu, collect, branch, set, lookup, \
              queue, voicemail, transfer, language, hangup)",
-            "welcome: nodes.welcome.volume: unknown field \"volume\" (expected one of prompt, barge_in, next)",
+            "welcome: nodes.welcome.volume: unknown field \"volume\" (expected one of prompt, barge_in, all_languages, next)",
         ],
     );
 }
@@ -180,12 +210,13 @@ fn settings_that_cannot_work() {
     rejects(
         "settings.json",
         &[
-            "(flow): schedules.office.timezone: \"Asia/Tokio\" is not a known time zone: use an IANA name such \
-             as Asia/Tokyo or Europe/London",
-            "(flow): schedules.office.hours.friday: \"friday\" is not a day: use mon, tue, wed, thu, fri, sat \
-             or sun",
-            "(flow): schedules.office.hours.mon[0]: \"9:00-18:00\" is not an interval like 09:00-18:00",
-            "(flow): schedules.office.holidays[0]: \"2025-13-01\" is not a date like 2025-12-31",
+            "(flow): schedules.office.timezone: unknown time zone \"Asia/Tokio\": use an IANA name such as \
+             Asia/Tokyo or Europe/London",
+            "(flow): schedules.office.hours.friday: unknown day \"friday\" (use mon, tue, wed, thu, fri, sat, \
+             sun)",
+            "(flow): schedules.office.hours.mon[0]: interval \"9-18\" is not HH:MM-HH:MM with the start before \
+             the end",
+            "(flow): schedules.office.holidays[0]: holiday \"2025-13-01\" is not a date YYYY-MM-DD",
             "account: nodes.account.var: \"Account-Number\" is not a variable name: use lower-case letters, \
              digits and _, not starting with a digit",
             "account: nodes.account.min_digits: min_digits (8) is more than max_digits (6)",
@@ -237,7 +268,7 @@ fn json_output() {
         serde_json::json!({
             "node": null,
             "path": "schedules.office.timezone",
-            "message": "\"Asia/Tokio\" is not a known time zone: use an IANA name such as Asia/Tokyo or Europe/London"
+            "message": "unknown time zone \"Asia/Tokio\": use an IANA name such as Asia/Tokyo or Europe/London"
         })
     );
     assert!(issues.contains(&serde_json::json!({

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An error: the JSON path inside the value parsed, and a message for a flow author.
-type Error = (String, String);
+pub(super) type Error = (String, String);
 
 pub(super) struct Parsed {
     /// The flow with the nodes that parsed; None when its top level did not.
@@ -44,7 +44,7 @@ pub(super) fn parse(json: &Value) -> Parsed {
             _ => (k.clone(), v.clone()),
         })
         .collect();
-    match parse_object::<Flow>(&top, &FLOW) {
+    match parse_object::<Flow>(&top, FLOW) {
         Ok(flow) => parsed.flow = Some(flow),
         Err(errors) => {
             let issues = errors
@@ -109,7 +109,7 @@ fn node(value: &Value) -> Result<Node, Vec<Error>> {
 }
 
 /// Parses an object's field on its own; its errors, with paths inside the field's value.
-type Check = fn(&Value) -> Vec<Error>;
+pub(super) type Check = fn(&Value) -> Vec<Error>;
 
 /// A field of type `T`.
 fn one<T: DeserializeOwned>(value: &Value) -> Vec<Error> {
@@ -143,7 +143,7 @@ fn every<T: DeserializeOwned>(value: &Value) -> Vec<Error> {
     errors.collect()
 }
 
-type Fields = &'static [(&'static str, Check)];
+pub(super) type Fields = &'static [(&'static str, Check)];
 
 /// The fields of the top level of a flow; kept equal to `Flow` by a test.
 pub(super) static FLOW: Fields = &[
@@ -165,6 +165,7 @@ pub(super) static NODES: [(&str, Fields); 11] = [
         &[
             ("prompt", one::<Prompt>),
             ("barge_in", one::<bool>),
+            ("all_languages", one::<bool>),
             ("next", one::<NodeId>),
         ],
     ),
@@ -180,6 +181,7 @@ pub(super) static NODES: [(&str, Fields); 11] = [
             ("on_failure", one::<Option<NodeId>>),
             ("agent", one::<bool>),
             ("speech", one::<bool>),
+            ("all_languages", one::<bool>),
         ],
     ),
     (
