@@ -281,7 +281,7 @@ fn wrong_keys_reach_a_human() {
         .run()
         .assert_success();
     let record = koe.wait_single_call_closed(Duration::from_secs(10));
-    assert_eq!(record.dtmf, "777");
+    assert_eq!(record.dtmf, "789");
     assert_eq!(path_of(&record), ["menu", "agent"]);
     assert_eq!(
         ivr_of(&record).vars.get("ivr_exit").map(String::as_str),
@@ -292,6 +292,6 @@ fn wrong_keys_reach_a_human() {
         .iter()
         .map(|e| e["input"].as_str().unwrap())
         .collect();
-    assert_eq!(no_match, ["7", "7", "7"]);
+    assert_eq!(no_match, ["7", "8", "9"]);
     assert_eq!(events_of(&events, "CallQueued")[0]["queue"], "general");
 }
