@@ -62,6 +62,60 @@ pub enum EventKind {
         cause: String,
         hangup_by: String,
     },
+    /// The call entered an IVR node.
+    IvrEntered {
+        flow_id: String,
+        version: i64,
+        node: String,
+        node_type: String,
+    },
+    /// A prompt started playing (its text, or the uploaded prompt's name).
+    IvrPrompt {
+        node: String,
+        language: String,
+        text: String,
+    },
+    /// A variable was set (collected digits are masked when the collect node is sensitive).
+    IvrVariable {
+        name: String,
+        value: String,
+    },
+    /// A spoken choice was understood in a menu.
+    IntentDetected {
+        node: String,
+        intent: String,
+        text: String,
+        /// The phrase that matched.
+        phrase: String,
+    },
+    /// No key or phrase arrived in time, or it matched nothing.
+    IvrNoInput {
+        node: String,
+        attempt: u32,
+    },
+    IvrNoMatch {
+        node: String,
+        attempt: u32,
+        input: String,
+    },
+    LanguageChanged {
+        language: String,
+    },
+    /// The IVR handed the caller to a queue of agents, with everything it learned.
+    CallQueued {
+        queue: String,
+        skills: Vec<String>,
+        language: String,
+        path: Vec<String>,
+        vars: std::collections::BTreeMap<String, String>,
+    },
+    VoicemailRecorded {
+        path: String,
+        duration_ms: u64,
+    },
+    CallTransferred {
+        target: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -72,6 +72,9 @@ pub enum Node {
         /// Whether a key press (or speech) interrupts the prompt.
         #[serde(default = "yes")]
         barge_in: bool,
+        /// Say the prompt in every language of the flow, one after another (a language choice).
+        #[serde(default)]
+        all_languages: bool,
         next: NodeId,
     },
     Menu(Menu),
@@ -165,6 +168,9 @@ pub struct Menu {
     /// Whether the caller may speak their choice (needs live transcription).
     #[serde(default = "yes")]
     pub speech: bool,
+    /// Say the prompt in every language of the flow, one after another (a language choice).
+    #[serde(default)]
+    pub all_languages: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

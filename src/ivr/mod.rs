@@ -4,8 +4,10 @@
 pub mod diff;
 pub mod engine;
 pub mod flow;
+pub mod matcher;
 pub mod prompts;
 pub mod registry;
+pub mod schedule;
 pub mod validate;
 
 pub use flow::{Flow, Node, NodeId};

@@ -46,4 +46,6 @@ pub enum StoreError {
     UnknownStatus(String),
     #[error("unknown transcript channel {0:?} in the database")]
     UnknownChannel(String),
+    #[error("unreadable stored document: {0}")]
+    Corrupt(String),
 }

@@ -74,6 +74,45 @@ pub struct CallRecord {
     pub dtmf: String,
     /// Path of the stereo WAV (caller left, koe right), relative to the data directory.
     pub recording_path: Option<String>,
+    /// What the IVR did; None for calls that ran no flow.
+    pub ivr: Option<IvrRecord>,
+}
+
+/// A call's way through the IVR: kept with the call and handed to the agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IvrRecord {
+    pub flow_id: String,
+    /// The published version the call ran from its start to its end.
+    pub version: i64,
+    /// The call's language when the IVR ended.
+    pub language: String,
+    /// Every node entered, in order, with the time since the call was answered.
+    pub path: Vec<IvrStep>,
+    /// Variables: `caller`, collected digits, lookup results, `intent`, the spoken reason.
+    pub vars: std::collections::BTreeMap<String, String>,
+    /// How the IVR part ended: queue, voicemail, transfer, hangup; None while it runs or if the caller
+    /// hung up in it.
+    pub outcome: Option<IvrOutcome>,
+    /// The voicemail message (mono WAV, relative to the data directory).
+    pub voicemail_path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IvrStep {
+    pub node: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IvrOutcome {
+    /// "queue", "voicemail", "transfer" or "hangup".
+    pub kind: String,
+    pub node: String,
+    /// The queue, or the transfer target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
 }
 
 impl CallRecord {
@@ -92,6 +131,7 @@ impl CallRecord {
             rtp: RtpStats::default(),
             dtmf: String::new(),
             recording_path: None,
+            ivr: None,
         }
     }
 }

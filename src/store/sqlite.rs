@@ -21,7 +21,7 @@ macro_rules! select_calls {
             "SELECT id, from_uri, to_uri, invite_at_ms, answered_at_ms, ended_at_ms, status, hangup_by, \
              end_cause, codec, packets_sent, packets_received, packets_lost, jitter_ms, \
              remote_fraction_lost, remote_jitter_ms, concealed_frames, rejected_packets, dtmf, \
-             recording_path FROM calls ",
+             recording_path, ivr FROM calls ",
             $($rest),+
         )
     };
@@ -58,8 +58,9 @@ impl Store {
             "INSERT INTO calls (id, from_uri, to_uri, invite_at_ms, answered_at_ms, ended_at_ms, status, \
                  hangup_by, end_cause, codec, packets_sent, packets_received, packets_lost, jitter_ms, \
                  remote_fraction_lost, remote_jitter_ms, concealed_frames, rejected_packets, dtmf, \
-                 recording_path) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+                 recording_path, ivr) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+                 ?21) \
              ON CONFLICT (id) DO UPDATE SET \
                  from_uri = excluded.from_uri, to_uri = excluded.to_uri, \
                  invite_at_ms = excluded.invite_at_ms, answered_at_ms = excluded.answered_at_ms, \
@@ -71,7 +72,7 @@ impl Store {
                  remote_jitter_ms = excluded.remote_jitter_ms, \
                  concealed_frames = excluded.concealed_frames, \
                  rejected_packets = excluded.rejected_packets, dtmf = excluded.dtmf, \
-                 recording_path = excluded.recording_path",
+                 recording_path = excluded.recording_path, ivr = excluded.ivr",
         )
         .bind(&call.id)
         .bind(&call.from_uri)
@@ -93,6 +94,11 @@ impl Store {
         .bind(to_i64("rejected_packets", rtp.rejected_packets)?)
         .bind(&call.dtmf)
         .bind(&call.recording_path)
+        .bind(
+            call.ivr
+                .as_ref()
+                .map(|i| serde_json::to_string(i).expect("IVR record serialises")),
+        )
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -213,6 +219,10 @@ fn call_from_row(row: &SqliteRow) -> Result<CallRecord, StoreError> {
         },
         dtmf: row.try_get("dtmf")?,
         recording_path: row.try_get("recording_path")?,
+        ivr: row
+            .try_get::<Option<String>, _>("ivr")?
+            .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("ivr: {e}"))))
+            .transpose()?,
     })
 }
 
