@@ -1,5 +1,6 @@
-// The flow drawn as a graph: nodes in columns by their distance from `start` (unreachable ones in a last
-// column), ordered within a column to keep edges short, edges labelled with the key or option.
+// The flow drawn as a graph: nodes in columns by their distance from `start` (the longest way there that
+// does not go round a loop, so that edges point right), unreachable ones after, ordered within a column
+// to keep edges short, edges labelled with the key or option.
 
 import { edges, isTerminal, promptText } from "./model.js";
 
@@ -25,30 +26,36 @@ export function layout(flow) {
   const names = Object.keys(nodes);
   const raw = names.flatMap((from) => edges(flow, nodes[from]).map((e) => ({ from, ...e })));
 
-  // Breadth-first from start: a node's column is its distance.
-  const layer = new Map();
-  const order = [];
-  if (nodes[flow?.start]) {
-    layer.set(flow.start, 0);
-    order.push(flow.start);
-    for (let i = 0; i < order.length; i++) {
-      const from = order[i];
-      for (const e of raw) {
-        if (e.from === from && nodes[e.to] && !layer.has(e.to)) {
-          layer.set(e.to, layer.get(from) + 1);
-          order.push(e.to);
-        }
-      }
+  // Columns: a node sits one column right of every node that leads to it, except along edges that go
+  // back round a loop (found by a depth-first walk from start), so that all other edges point right.
+  // Nodes that start cannot reach get columns of their own after the reachable ones.
+  const succ = new Map(names.map((n) => [n, []]));
+  for (const e of raw) if (nodes[e.to]) succ.get(e.from).push(e.to);
+  const seen = new Map();
+  const back = new Set();
+  const postorder = [];
+  const walk = (n) => {
+    seen.set(n, "open");
+    for (const t of succ.get(n)) {
+      if (seen.get(t) === "open") back.add(`${n}\u0000${t}`);
+      else if (!seen.has(t)) walk(t);
+    }
+    seen.set(n, "done");
+    postorder.push(n);
+  };
+  if (nodes[flow?.start]) walk(flow.start);
+  const reachable = new Set(postorder);
+  for (const n of names) if (!seen.has(n)) walk(n);
+  const order = postorder.reverse();
+  const layer = new Map(order.map((n) => [n, 0]));
+  for (const n of order) {
+    for (const t of succ.get(n)) {
+      if (back.has(`${n}\u0000${t}`) || reachable.has(n) !== reachable.has(t)) continue;
+      layer.set(t, Math.max(layer.get(t), layer.get(n) + 1));
     }
   }
-  const reachable = new Set(order);
-  const deepest = Math.max(-1, ...layer.values());
-  for (const n of names) {
-    if (!layer.has(n)) {
-      layer.set(n, deepest + 1);
-      order.push(n);
-    }
-  }
+  const deepest = Math.max(-1, ...order.filter((n) => reachable.has(n)).map((n) => layer.get(n)));
+  for (const n of order) if (!reachable.has(n)) layer.set(n, layer.get(n) + deepest + 1);
   // A reference to a node that does not exist is drawn to a "missing" box next to its source.
   const ghosts = new Set();
   for (const e of raw) {
@@ -112,26 +119,44 @@ export function layout(flow) {
   return { pos, edges: [...merged.values()], width: Math.max(width, 200), height };
 }
 
+// The point of the cubic Bézier `c` (x0,y0 … x3,y3, x growing with t) whose x is `x`.
+function bezierAtX(c, x) {
+  const point = (t) => {
+    const u = 1 - t;
+    const w = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t];
+    return [0, 1].map((k) => w[0] * c[k] + w[1] * c[2 + k] + w[2] * c[4 + k] + w[3] * c[6 + k]);
+  };
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 20; i++) {
+    const mid = (lo + hi) / 2;
+    if (point(mid)[0] < x) lo = mid;
+    else hi = mid;
+  }
+  return point(lo);
+}
+
 function edgePath(a, b, bottom) {
   if (a === b) {
     const x = a.x + W;
     const y = a.y + H / 2;
-    return { d: `M${x},${y - 10} C${x + 50},${y - 40} ${x + 50},${y + 40} ${x},${y + 10}`, mid: [x + 38, y] };
+    return { d: `M${x},${y - 10} C${x + 50},${y - 40} ${x + 50},${y + 40} ${x},${y + 10}`, spots: [[x + 38, y]] };
   }
   if (b.layer > a.layer) {
     const [x1, y1, x2, y2] = [a.x + W, a.y + H / 2, b.x, b.y + H / 2];
     const dx = Math.max(30, (x2 - x1) / 2);
-    return {
-      d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`,
-      mid: [(x1 + x2) / 2, (y1 + y2) / 2],
-    };
+    const c = [x1, y1, x1 + dx, y1, x2 - dx, y2, x2, y2];
+    // A label goes in a gap between columns, where no box can be under it: the first gap that is free.
+    const spots = [];
+    for (let gx = x1 + GAP_X / 2; gx < x2; gx += W + GAP_X) spots.push(bezierAtX(c, gx));
+    return { d: `M${x1},${y1} C${c[2]},${c[3]} ${c[4]},${c[5]} ${x2},${y2}`, spots };
   }
   // Back or sideways: leave from the bottom, loop under both boxes, come back up.
   const [x1, y1, x2, y2] = [a.x + W / 2 + 12, a.y + H, b.x + W / 2 - 12, b.y + H];
   const low = Math.min(bottom, Math.max(y1, y2) + 34 + Math.abs(x1 - x2) * 0.08);
   return {
     d: `M${x1},${y1} C${x1},${low} ${x2},${low} ${x2},${y2}`,
-    mid: [(x1 + x2) / 2, low - 8],
+    spots: [[(x1 + x2) / 2, low - 8]],
   };
 }
 
@@ -177,12 +202,13 @@ export function renderGraph(container, flow, view, onSelect) {
 
   const edgeLayer = el("g", { class: "edges" });
   const labelLayer = el("g", { class: "labels" });
+  const placed = [];
   for (const e of drawn) {
     const refs = view.showAgentEdges ? e.refs : e.refs.filter((r) => r.path !== "(agent_key)");
     if (refs.length === 0) continue;
     const a = pos.get(e.from);
     const b = pos.get(e.to);
-    const { d, mid } = edgePath(a, b, height - 6);
+    const { d, spots } = edgePath(a, b, height - 6);
     const isWalked = walked.has(`${e.from}\u0000${e.to}`);
     const implicit = refs.every((r) => r.implicit);
     const cls = ["edge", implicit && "implicit", isWalked && "walked", b.ghost && "bad"].filter(Boolean).join(" ");
@@ -194,6 +220,10 @@ export function renderGraph(container, flow, view, onSelect) {
     if (label) {
       const text = clip(label, 18);
       const w = text.length * 6.6 + 8;
+      const box = (p) => ({ x: p[0] - w / 2, y: p[1] - 9, w, h: 17 });
+      const free = (r) => placed.every((q) => r.x + r.w <= q.x || q.x + q.w <= r.x || r.y + r.h <= q.y || q.y + q.h <= r.y);
+      const mid = spots.find((p) => free(box(p))) ?? spots[0];
+      placed.push(box(mid));
       labelLayer.append(
         el("g", { class: `edge-label${isWalked ? " walked" : ""}`, transform: `translate(${mid[0]},${mid[1]})` },
           el("rect", { x: -w / 2, y: -9, width: w, height: 17, rx: 4 }),

@@ -9,9 +9,10 @@ function h(tag, className, text) {
   return e;
 }
 
-function button(text, label, onClick, className = "secondary small") {
+function button(action, text, label, onClick, className = "secondary small") {
   const b = h("button", className, text);
   b.type = "button";
+  b.dataset.action = action;
   b.setAttribute("aria-label", label);
   b.addEventListener("click", onClick);
   return b;
@@ -39,9 +40,9 @@ export function renderVersions(list, versions, viewing, actions) {
       meta.append(`${v.author ?? "?"} · `, time);
       li.append(meta);
       const buttons = h("div", "version-actions");
-      buttons.append(button("Open", `Open version ${v.version} in the editor`, () => actions.open(v.version)));
-      if (v.version > 1) buttons.append(button("Diff", `Changes from version ${v.version - 1} to ${v.version}`, () => actions.diff(v.version)));
-      if (!v.active) buttons.append(button("Roll back", `Roll back to version ${v.version}`, () => actions.rollback(v.version), "danger small"));
+      buttons.append(button("open", "Open", `Open version ${v.version} in the editor`, () => actions.open(v.version)));
+      if (v.version > 1) buttons.append(button("diff", "Diff", `Changes from version ${v.version - 1} to ${v.version}`, () => actions.diff(v.version)));
+      if (!v.active) buttons.append(button("rollback", "Roll back", `Roll back to version ${v.version}`, () => actions.rollback(v.version), "danger small"));
       li.append(buttons);
       return li;
     }),
