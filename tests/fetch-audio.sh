@@ -44,4 +44,11 @@ if [ ! -s "$cache/speech-dtmf-159p.ulaw" ]; then
     sox -m -v 0.35 "$cache/jfk-8k.wav" -v 1 "$work/keys.wav" -b 16 "$cache/speech-dtmf-159p.wav"
     sox "$cache/speech-dtmf-159p.wav" -t raw -r 8000 -c 1 -e mu-law "$cache/speech-dtmf-159p.ulaw"
 fi
+# A caller saying why they call, for spoken IVR menus: synthesized (espeak-ng, a voice the prompts do
+# not use) since no recording says it; the raw μ-law SIPp streams, 1 s of silence before and after.
+if [ ! -s "$cache/check-my-order.ulaw" ]; then
+    espeak-ng -v en-gb -s 150 -w "$work/order.wav" "Hello. I want to check my order, please."
+    sox "$work/order.wav" -r 8000 -c 1 -b 16 -e signed-integer "$cache/check-my-order-8k.wav" pad 1 1
+    sox "$cache/check-my-order-8k.wav" -t raw -r 8000 -c 1 -e mu-law "$cache/check-my-order.ulaw"
+fi
 echo "test audio ready in tests/$cache"

@@ -28,7 +28,12 @@ pub enum CallInput {
     Confirmed,
     MediaChanged(Negotiated),
     Dtmf(char),
-    Ended { by: HangupBy, cause: String },
+    Ended {
+        by: HangupBy,
+        cause: String,
+    },
+    /// The outcome of a transfer the call asked for.
+    Transfer(Result<(), String>),
 }
 
 /// Prompts loaded once at start (mono 8 kHz), shared by every call.
@@ -145,6 +150,16 @@ pub struct Shared {
 impl Shared {
     /// Where a call's recording goes: (path relative to the data dir, absolute path).
     pub fn recording_path(&self, call_id: &str) -> (String, PathBuf) {
+        self.call_file("recordings", call_id)
+    }
+
+    /// Where a call's voicemail message goes: (path relative to the data dir, absolute path).
+    pub fn voicemail_path(&self, call_id: &str) -> (String, PathBuf) {
+        self.call_file("voicemail", call_id)
+    }
+
+    /// A new WAV file named for the call in `folder` of the data dir.
+    fn call_file(&self, folder: &str, call_id: &str) -> (String, PathBuf) {
         let safe: String = call_id
             .chars()
             .take(96)
@@ -156,14 +171,14 @@ impl Shared {
                 }
             })
             .collect();
-        let dir = self.data_dir.join("recordings");
+        let dir = self.data_dir.join(folder);
         let mut name = format!("{safe}.wav");
         let mut n = 1;
         while dir.join(&name).exists() {
             n += 1;
             name = format!("{safe}-{n}.wav");
         }
-        (format!("recordings/{name}"), dir.join(name))
+        (format!("{folder}/{name}"), dir.join(name))
     }
 
     /// The RTP address for koe's SDP: configured external or advertised address, else the one the caller
@@ -247,6 +262,7 @@ pub async fn run_manager(
                 forward(&calls, &call_id, CallInput::MediaChanged(media))
             }
             CallEvent::Dtmf { call_id, key } => forward(&calls, &call_id, CallInput::Dtmf(key)),
+            CallEvent::Transfer { call_id, result } => forward(&calls, &call_id, CallInput::Transfer(result)),
             CallEvent::Ended { call_id, by, cause } => {
                 let result = match cause.as_str() {
                     "cancel" => "cancelled",

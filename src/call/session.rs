@@ -1,11 +1,13 @@
 //! One task per call: it owns the call's RTP socket, its 20 ms clock, jitter buffer, DTMF detectors,
 //! playout, recording and record, and runs the call's behaviour.
 
-use super::demo::{Action, Demo, Prompt};
+use super::demo::{self, Demo};
 use super::ports::Lease;
 use super::{CallInput, Shared};
-use crate::asr::stream::AsrStream;
+use crate::asr::stream::{AsrStream, FinalTranscript};
 use crate::events::{Channel, DtmfMethod, EventKind};
+use crate::ivr::engine::{self, Ivr, Now};
+use crate::ivr::registry::Published;
 use crate::media::dtmf::Rfc4733Decoder;
 use crate::media::g711::Codec;
 use crate::media::inband::InbandDetector;
@@ -44,6 +46,36 @@ pub struct Setup {
 struct Playout {
     samples: Arc<[i16]>,
     pos: usize,
+    /// Whether the call's behaviour is told when it ends (a voicemail tone is not a prompt).
+    notify: bool,
+}
+
+/// What answers the caller: the published IVR flow, or the line test when none is configured.
+enum Behaviour {
+    LineTest(Demo),
+    Ivr(Box<IvrCall>),
+}
+
+/// One call's run of the IVR and the I/O it asked for.
+struct IvrCall {
+    engine: Ivr,
+    /// The version the call started with; it keeps it to its end, whatever is published meanwhile.
+    published: Arc<Published>,
+    lookups: mpsc::UnboundedSender<Result<serde_json::Value, String>>,
+    voicemail: Option<Voicemail>,
+}
+
+struct Voicemail {
+    recorder: Recorder,
+    path: String,
+    started: Instant,
+}
+
+/// The tone before a voicemail message: 400 ms of 1 kHz, 8 kHz samples.
+fn beep() -> Arc<[i16]> {
+    (0..3200)
+        .map(|i| ((i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 8000.0).sin() * 8000.0) as i16)
+        .collect()
 }
 
 impl Playout {
@@ -164,7 +196,13 @@ struct Call {
     playout: Option<Playout>,
     /// Live transcription of the caller's channel.
     asr: Option<AsrStream>,
-    demo: Demo,
+    /// Finals of this call's transcription, on their way to the store and the IVR.
+    finals_tx: mpsc::UnboundedSender<FinalTranscript>,
+    finals_rx: mpsc::UnboundedReceiver<FinalTranscript>,
+    lookups_rx: mpsc::UnboundedReceiver<Result<serde_json::Value, String>>,
+    behaviour: Behaviour,
+    /// The record changed in a way worth saving before the call ends (the IVR queued the caller).
+    dirty: bool,
     answered: Instant,
     last_rtp: Instant,
     late_frames: u64,
@@ -182,10 +220,20 @@ impl Call {
             .remote
             .map(|addr| Latch::new(addr, payload_types(&setup.media)));
         let inband = (cfg.media.inband_dtmf && setup.media.dtmf_pt.is_none()).then(InbandDetector::new);
-        let demo = Demo::new(
-            Duration::from_secs(cfg.calls.idle_timeout_s),
-            Duration::from_secs(cfg.calls.max_duration_s),
-        );
+        let (finals_tx, finals_rx) = mpsc::unbounded_channel();
+        let (lookups, lookups_rx) = mpsc::unbounded_channel();
+        let behaviour = match shared.ivr.current() {
+            Some(published) => Behaviour::Ivr(Box::new(IvrCall {
+                engine: Ivr::new(published.flow.clone(), published.version, &setup.from),
+                published,
+                lookups,
+                voicemail: None,
+            })),
+            None => Behaviour::LineTest(Demo::new(
+                Duration::from_secs(cfg.calls.idle_timeout_s),
+                Duration::from_secs(cfg.calls.max_duration_s),
+            )),
+        };
         Call {
             record: CallRecord::new(&setup.call_id, &setup.from, &setup.to, setup.invite_at_ms),
             id: setup.call_id,
@@ -207,7 +255,11 @@ impl Call {
             recorder: None,
             playout: None,
             asr: None,
-            demo,
+            finals_tx,
+            finals_rx,
+            lookups_rx,
+            behaviour,
+            dirty: false,
             answered: Instant::now(),
             last_rtp: Instant::now(),
             late_frames: 0,
@@ -284,21 +336,42 @@ impl Call {
         );
         self.save().await;
         info!(codec = self.media.codec_name, remote = ?self.media.remote, "answered");
-        if let Some(engine) = &s.asr {
-            let language = &s.config.asr.language;
-            match engine.open_stream(
-                &self.id,
-                Channel::Caller,
-                language,
-                s.events.clone(),
-                s.finals.clone(),
-            ) {
-                Ok(stream) => self.asr = Some(stream),
-                Err(e) => warn!(error = %e, "no live transcription for this call"),
+        let language = match &self.behaviour {
+            Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
+            Behaviour::LineTest(_) => s.config.asr.language.clone(),
+        };
+        self.open_asr(&language);
+        match &mut self.behaviour {
+            Behaviour::LineTest(demo) => {
+                let actions = demo.start();
+                self.apply_demo(actions);
+            }
+            Behaviour::Ivr(ivr) => {
+                info!(flow = %ivr.published.flow.id, version = ivr.published.version, "IVR starts");
+                let now = ivr_now(self.answered);
+                let actions = ivr.engine.start(now);
+                self.apply_ivr(actions);
             }
         }
-        let actions = self.demo.start();
-        self.apply(actions);
+    }
+
+    /// Starts transcribing the caller in `language`; the stream of another language ends first.
+    fn open_asr(&mut self, language: &str) {
+        let s = self.shared.clone();
+        let Some(engine) = &s.asr else { return };
+        if let Some(old) = self.asr.take() {
+            tokio::spawn(old.finish());
+        }
+        match engine.open_stream(
+            &self.id,
+            Channel::Caller,
+            language,
+            s.events.clone(),
+            self.finals_tx.clone(),
+        ) {
+            Ok(stream) => self.asr = Some(stream),
+            Err(e) => warn!(error = %e, language, "no live transcription for this call"),
+        }
     }
 
     async fn run(&mut self, mut inputs: mpsc::UnboundedReceiver<CallInput>) {
@@ -334,6 +407,17 @@ impl Call {
                         self.on_rtcp(&packet);
                     }
                 }
+                Some(f) = self.finals_rx.recv() => self.on_final(f),
+                Some(r) = self.lookups_rx.recv() => {
+                    if let Behaviour::Ivr(ivr) = &mut self.behaviour {
+                        let actions = ivr.engine.lookup_done(r, ivr_now(self.answered));
+                        self.apply_ivr(actions);
+                    }
+                }
+            }
+            if self.dirty {
+                self.dirty = false;
+                self.save().await;
             }
         }
     }
@@ -367,6 +451,12 @@ impl Call {
                 self.last_rtp = Instant::now();
             }
             CallInput::Ended { by, cause } => self.ended = Some((by, cause)),
+            CallInput::Transfer(result) => {
+                if let Behaviour::Ivr(ivr) = &mut self.behaviour {
+                    let actions = ivr.engine.transfer_done(result, ivr_now(self.answered));
+                    self.apply_ivr(actions);
+                }
+            }
         }
     }
 
@@ -431,34 +521,170 @@ impl Call {
         }
     }
 
-    fn on_key(&mut self, key: char, method: DtmfMethod) {
-        info!(%key, ?method, "DTMF");
-        self.record.dtmf.push(key);
-        self.shared
-            .events
-            .publish(&self.id, EventKind::DtmfReceived { key, method });
-        let now = self.answered.elapsed();
-        let actions = self.demo.on_key(key, now);
-        self.apply(actions);
+    /// A final transcript: stored, and heard by the IVR (a spoken menu choice).
+    fn on_final(&mut self, f: FinalTranscript) {
+        let text = f.text.clone();
+        let _ = self.shared.finals.send(f);
+        if let Behaviour::Ivr(ivr) = &mut self.behaviour {
+            let actions = ivr.engine.speech(&text, ivr_now(self.answered));
+            self.apply_ivr(actions);
+        }
     }
 
-    fn apply(&mut self, actions: Vec<Action>) {
-        for a in actions {
-            match a {
-                Action::Play(p) => {
-                    let samples = match p {
-                        Prompt::Welcome => Some(self.shared.prompts.welcome.clone()),
-                        Prompt::Digit(k) => self.shared.prompts.digits.get(&k).cloned(),
-                    };
-                    self.playout = samples.map(|samples| Playout { samples, pos: 0 });
-                    if self.playout.is_none() {
-                        let actions = self.demo.on_prompt_done(self.answered.elapsed());
-                        self.apply(actions);
-                    }
-                }
-                Action::Hangup(cause) => self.hangup(HangupBy::Koe, cause),
+    fn on_key(&mut self, key: char, method: DtmfMethod) {
+        // Keys for a sensitive variable (a card number) are neither logged, published nor stored.
+        let sensitive = matches!(&self.behaviour, Behaviour::Ivr(ivr) if ivr.engine.is_sensitive());
+        if sensitive {
+            info!(?method, "DTMF (masked)");
+            self.record.dtmf.push('x');
+        } else {
+            info!(%key, ?method, "DTMF");
+            self.record.dtmf.push(key);
+            self.shared
+                .events
+                .publish(&self.id, EventKind::DtmfReceived { key, method });
+        }
+        match &mut self.behaviour {
+            Behaviour::LineTest(demo) => {
+                let actions = demo.on_key(key, self.answered.elapsed());
+                self.apply_demo(actions);
+            }
+            Behaviour::Ivr(ivr) => {
+                let actions = ivr.engine.key(key, ivr_now(self.answered));
+                self.apply_ivr(actions);
             }
         }
+    }
+
+    /// The prompt playing reached its end.
+    fn on_prompt_done(&mut self) {
+        match &mut self.behaviour {
+            Behaviour::LineTest(demo) => {
+                let actions = demo.on_prompt_done(self.answered.elapsed());
+                self.apply_demo(actions);
+            }
+            Behaviour::Ivr(ivr) => {
+                let actions = ivr.engine.prompt_done(ivr_now(self.answered));
+                self.apply_ivr(actions);
+            }
+        }
+    }
+
+    fn play(&mut self, samples: Option<Arc<[i16]>>, notify: bool) {
+        self.playout = samples.map(|samples| Playout {
+            samples,
+            pos: 0,
+            notify,
+        });
+        if self.playout.is_none() && notify {
+            self.on_prompt_done();
+        }
+    }
+
+    fn apply_demo(&mut self, actions: Vec<demo::Action>) {
+        for a in actions {
+            match a {
+                demo::Action::Play(p) => {
+                    let samples = match p {
+                        demo::Prompt::Welcome => Some(self.shared.prompts.welcome.clone()),
+                        demo::Prompt::Digit(k) => self.shared.prompts.digits.get(&k).cloned(),
+                    };
+                    self.play(samples, true);
+                }
+                demo::Action::Hangup(cause) => self.hangup(HangupBy::Koe, cause),
+            }
+        }
+    }
+
+    fn apply_ivr(&mut self, actions: Vec<engine::Action>) {
+        for a in actions {
+            let Behaviour::Ivr(ivr) = &mut self.behaviour else {
+                return;
+            };
+            match a {
+                engine::Action::Play {
+                    source,
+                    language,
+                    node,
+                } => {
+                    let samples = ivr.published.prompts.get(&source, &language);
+                    if samples.is_none() {
+                        warn!(%node, %language, ?source, "prompt has no audio; skipping it");
+                    }
+                    self.play(samples, true);
+                }
+                engine::Action::StopPlayback => self.playout = None,
+                engine::Action::Lookup { url, method, timeout } => {
+                    let tx = ivr.lookups.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(crate::ivr::lookup::fetch(&url, &method, timeout).await);
+                    });
+                }
+                engine::Action::StartRecording { max } => {
+                    let (rel, path) = self.shared.voicemail_path(&self.id);
+                    match Recorder::create_with(&path, 1) {
+                        Ok(recorder) => {
+                            info!(path = %rel, max_s = max.as_secs(), "recording a voicemail");
+                            ivr.engine.voicemail_saved(rel.clone());
+                            ivr.voicemail = Some(Voicemail {
+                                recorder,
+                                path: rel,
+                                started: Instant::now(),
+                            });
+                            self.dirty = true;
+                        }
+                        Err(e) => warn!(error = %e, path = %path.display(), "cannot record the voicemail"),
+                    }
+                    self.play(Some(beep()), false);
+                }
+                engine::Action::StopRecording => self.close_voicemail(),
+                engine::Action::Queue { queue, skills } => {
+                    info!(%queue, ?skills, "queued for an agent");
+                    self.dirty = true;
+                }
+                engine::Action::Transfer { target } => {
+                    info!(%target, "transfer");
+                    self.shared.sip.command(Command::Refer {
+                        call_id: self.id.clone(),
+                        target,
+                    });
+                }
+                engine::Action::Hangup { cause } => self.hangup(HangupBy::Koe, &cause),
+                engine::Action::Event(e) => {
+                    if let EventKind::LanguageChanged { language } = &e {
+                        let language = language.clone();
+                        self.open_asr(&language);
+                    }
+                    self.shared.events.publish(&self.id, e);
+                }
+            }
+        }
+        if let Behaviour::Ivr(ivr) = &self.behaviour {
+            self.record.ivr = Some(ivr.engine.record().clone());
+        }
+    }
+
+    /// Ends the voicemail message in progress (the engine said so, or the call ended).
+    fn close_voicemail(&mut self) {
+        let Behaviour::Ivr(ivr) = &mut self.behaviour else {
+            return;
+        };
+        let Some(vm) = ivr.voicemail.take() else { return };
+        let elapsed = vm.started.elapsed();
+        match vm.recorder.finish() {
+            Ok(duration) => {
+                info!(path = %vm.path, ms = duration.as_millis() as u64, "voicemail saved");
+                self.shared.events.publish(
+                    &self.id,
+                    EventKind::VoicemailRecorded {
+                        path: vm.path,
+                        duration_ms: duration.as_millis() as u64,
+                    },
+                );
+            }
+            Err(e) => warn!(error = %e, ?elapsed, "could not close the voicemail"),
+        }
+        self.dirty = true;
     }
 
     fn hangup(&mut self, by: HangupBy, cause: &str) {
@@ -487,10 +713,19 @@ impl Call {
         if let Some(asr) = self.asr.as_mut() {
             asr.push(&caller);
         }
+        if let Behaviour::Ivr(ivr) = &mut self.behaviour
+            && let Some(vm) = ivr.voicemail.as_mut()
+            && let Err(e) = vm.recorder.write_channels(&[&caller])
+        {
+            warn!(error = %e, "voicemail recording failed");
+            self.close_voicemail();
+        }
         let frame = self.playout.as_mut().and_then(Playout::next_frame);
-        if frame.is_none() && self.playout.take().is_some() {
-            let actions = self.demo.on_prompt_done(now);
-            self.apply(actions);
+        if frame.is_none()
+            && let Some(done) = self.playout.take()
+            && done.notify
+        {
+            self.on_prompt_done();
         }
         let out = frame.unwrap_or([0; FRAME]);
         let peer = self.latch.as_ref().map(Latch::peer);
@@ -523,8 +758,19 @@ impl Call {
         {
             self.hangup(HangupBy::System, "rtp-timeout");
         }
-        let actions = self.demo.on_tick(now);
-        self.apply(actions);
+        match &mut self.behaviour {
+            Behaviour::LineTest(demo) => {
+                let actions = demo.on_tick(now);
+                self.apply_demo(actions);
+            }
+            Behaviour::Ivr(ivr) => {
+                let actions = ivr.engine.tick(ivr_now(self.answered));
+                self.apply_ivr(actions);
+                if now >= Duration::from_secs(self.shared.config.calls.max_duration_s) {
+                    self.hangup(HangupBy::Koe, "max-duration");
+                }
+            }
+        }
     }
 
     /// A compound SR + SDES (RFC 3550 §6.1) to the RTP peer's port + 1, reporting on the caller's stream.
@@ -557,6 +803,13 @@ impl Call {
         // The utterance in progress is finalised (and stored) before the call is declared ended.
         if let Some(asr) = self.asr.take() {
             asr.finish().await;
+        }
+        while let Ok(f) = self.finals_rx.try_recv() {
+            let _ = self.shared.finals.send(f);
+        }
+        self.close_voicemail();
+        if let Behaviour::Ivr(ivr) = &self.behaviour {
+            self.record.ivr = Some(ivr.engine.record().clone());
         }
         if let Some(rec) = self.recorder.take()
             && let Err(e) = rec.finish()
@@ -618,6 +871,13 @@ impl Call {
             },
         );
         info!(by = by.as_str(), %cause, packets_sent = rtp.packets_sent, packets_received = rtp.packets_received, "call ended");
+    }
+}
+
+fn ivr_now(answered: Instant) -> Now {
+    Now {
+        elapsed: answered.elapsed(),
+        wall: jiff::Timestamp::now(),
     }
 }
 

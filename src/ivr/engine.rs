@@ -240,6 +240,27 @@ impl Ivr {
         self.take()
     }
 
+    /// How the transfer went: reached, the call hangs up (the caller talks to the target now); refused
+    /// or failed, the caller goes to a human here instead of being lost.
+    pub fn transfer_done(&mut self, result: Result<(), String>, now: Now) -> Vec<Action> {
+        self.now = now;
+        let transferring = matches!(&self.record.outcome, Some(o) if o.kind == "transfer");
+        if transferring && self.state == State::Done {
+            match result {
+                Ok(()) => self.actions.push(Action::Hangup {
+                    cause: "transferred".into(),
+                }),
+                Err(why) => {
+                    self.record.outcome = None;
+                    self.set_var("transfer_error", why, false);
+                    let agent = self.flow.agent_node.clone();
+                    self.enter(agent);
+                }
+            }
+        }
+        self.take()
+    }
+
     /// Time passes: timeouts.
     pub fn tick(&mut self, now: Now) -> Vec<Action> {
         self.now = now;

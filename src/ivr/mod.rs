@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod engine;
 pub mod flow;
+pub mod lookup;
 pub mod matcher;
 pub mod prompts;
 pub mod registry;

@@ -1,4 +1,5 @@
-//! Stereo call recording: left = the caller, right = what koe sends, 8 kHz 16-bit PCM WAV.
+//! Call recording: stereo (left = the caller, right = what koe sends) or mono (a voicemail message),
+//! 8 kHz 16-bit PCM WAV.
 //!
 //! Crash safety: every frame goes to the OS in one write (no user-space buffer to lose), and the WAV
 //! header sizes are rewritten about once a second of audio. A killed process therefore leaves a file
@@ -11,8 +12,6 @@ use std::path::Path;
 use std::time::Duration;
 
 const SAMPLE_RATE: u32 = 8000;
-const CHANNELS: u16 = 2;
-const BYTES_PER_FRAME: u64 = 4;
 /// Header sizes are rewritten after this many sample frames (one second of audio).
 const FLUSH_EVERY: u64 = SAMPLE_RATE as u64;
 /// WAV sizes are 32-bit: stop well before the data chunk size would overflow (about 37 hours).
@@ -21,19 +20,25 @@ const MAX_DATA_BYTES: u64 = u32::MAX as u64 - 4096;
 /// An open call recording.
 pub struct Recorder {
     wav: hound::WavWriter<File>,
+    channels: u16,
     /// Sample frames (one caller + one koe sample) written so far.
     frames: u64,
     frames_at_flush: u64,
 }
 
 impl Recorder {
-    /// Creates the file (and its parent directories) and writes a valid, empty WAV header to disk.
+    /// A stereo call recording: see [`Recorder::create_with`].
     pub fn create(path: &Path) -> io::Result<Recorder> {
+        Recorder::create_with(path, 2)
+    }
+
+    /// Creates the file (and its parent directories) and writes a valid, empty WAV header to disk.
+    pub fn create_with(path: &Path, channels: u16) -> io::Result<Recorder> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
         let spec = hound::WavSpec {
-            channels: CHANNELS,
+            channels,
             sample_rate: SAMPLE_RATE,
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
@@ -43,6 +48,7 @@ impl Recorder {
         wav.flush().map_err(to_io)?;
         Ok(Recorder {
             wav,
+            channels,
             frames: 0,
             frames_at_flush: 0,
         })
@@ -50,28 +56,37 @@ impl Recorder {
 
     /// Appends one frame: `caller[i]` and `koe[i]` become the i-th stereo sample frame.
     pub fn write_frame(&mut self, caller: &[i16], koe: &[i16]) -> io::Result<()> {
-        if caller.len() != koe.len() {
+        self.write_channels(&[caller, koe])
+    }
+
+    /// Appends one frame of each channel (as many slices as the file has channels, of equal length).
+    pub fn write_channels(&mut self, channels: &[&[i16]]) -> io::Result<()> {
+        let frames = channels.first().map_or(0, |c| c.len());
+        if channels.len() != usize::from(self.channels) || channels.iter().any(|c| c.len() != frames) {
+            let lengths: Vec<usize> = channels.iter().map(|c| c.len()).collect();
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "caller frame has {} samples, koe frame {}",
-                    caller.len(),
-                    koe.len()
+                    "a {}-channel recording got channel frames of {lengths:?} samples",
+                    self.channels
                 ),
             ));
         }
-        let frames = caller.len() as u64;
-        if (self.frames + frames) * BYTES_PER_FRAME > MAX_DATA_BYTES {
+        let frames = frames as u64;
+        let bytes_per_frame = 2 * u64::from(self.channels);
+        if (self.frames + frames) * bytes_per_frame > MAX_DATA_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::FileTooLarge,
                 "recording reached the WAV size limit",
             ));
         }
-        let samples = u32::try_from(frames * 2).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let samples = u32::try_from(frames * u64::from(self.channels))
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let mut out = self.wav.get_i16_writer(samples);
-        for (&c, &k) in caller.iter().zip(koe) {
-            out.write_sample(c);
-            out.write_sample(k);
+        for i in 0..frames as usize {
+            for c in channels {
+                out.write_sample(c[i]);
+            }
         }
         out.flush().map_err(to_io)?;
         self.frames += frames;

@@ -14,18 +14,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY";
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
 /// Methods koe knows but does not serve: 405 with Allow, rather than 501.
-const KNOWN_UNSUPPORTED: [&str; 7] = [
-    "REGISTER",
-    "SUBSCRIBE",
-    "NOTIFY",
-    "PUBLISH",
-    "MESSAGE",
-    "REFER",
-    "PRACK",
-];
+const KNOWN_UNSUPPORTED: [&str; 6] = ["REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "REFER", "PRACK"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -94,6 +86,11 @@ pub enum CallEvent {
         by: HangupBy,
         cause: String,
     },
+    /// How a transfer koe asked for (REFER) went: the caller's side reached the target, or why not.
+    Transfer {
+        call_id: String,
+        result: Result<(), String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +113,11 @@ pub enum Command {
         call_id: String,
         by: HangupBy,
         cause: String,
+    },
+    /// Blind transfer (RFC 3515 REFER): asks the caller's side to call `target` instead.
+    Refer {
+        call_id: String,
+        target: String,
     },
 }
 
@@ -211,10 +213,13 @@ struct Call {
     local_cseq: u32,
 }
 
+/// A request koe sent within a dialog (BYE, REFER), until its final response or Timer F.
 #[derive(Debug)]
-struct ByeTxn {
+struct OutTxn {
     branch: String,
     retransmit: Option<Retransmit>,
+    /// For a REFER: the call whose transfer it asks for.
+    refer_of: Option<String>,
 }
 
 pub struct SipCore {
@@ -224,7 +229,7 @@ pub struct SipCore {
     answered: HashMap<(String, String), (Vec<u8>, Instant)>,
     /// Non-2xx final responses to INVITEs whose call is gone, resent until their ACK (Timer G/H).
     rejected: HashMap<String, Retransmit>,
-    byes: Vec<ByeTxn>,
+    requests: Vec<OutTxn>,
     outputs: VecDeque<Output>,
     draining: bool,
     counter: u64,
@@ -272,7 +277,7 @@ impl SipCore {
             calls: HashMap::new(),
             answered: HashMap::new(),
             rejected: HashMap::new(),
-            byes: Vec::new(),
+            requests: Vec::new(),
             outputs: VecDeque::new(),
             draining: false,
             counter: rand::random::<u32>() as u64,
@@ -300,13 +305,13 @@ impl SipCore {
             .filter_map(|c| c.pending_2xx.as_ref())
             .map(|(_, r)| r.next_at.min(r.give_up_at));
         let rejected = self.rejected.values().map(|r| r.next_at.min(r.give_up_at));
-        let byes = self
-            .byes
+        let requests = self
+            .requests
             .iter()
             .filter_map(|b| b.retransmit.as_ref())
             .map(|r| r.next_at.min(r.give_up_at));
         let answered = self.answered.values().map(|(_, t)| *t);
-        calls.chain(rejected).chain(byes).chain(answered).min()
+        calls.chain(rejected).chain(requests).chain(answered).min()
     }
 
     fn fresh(&mut self, prefix: &str) -> String {
@@ -315,7 +320,11 @@ impl SipCore {
     }
 
     fn send(&mut self, to: Peer, msg: &Message) -> Vec<u8> {
-        let data = msg.to_bytes();
+        self.send_raw(to, msg.to_bytes())
+    }
+
+    /// Sends bytes already built; returns them for retransmission.
+    fn send_raw(&mut self, to: Peer, data: Vec<u8>) -> Vec<u8> {
         self.outputs.push_back(Output::Send {
             to,
             data: data.clone(),
@@ -420,6 +429,7 @@ impl SipCore {
             }
             "INFO" => self.on_info(&req, from, now),
             "UPDATE" => self.on_update(&req, from, now),
+            "NOTIFY" => self.on_notify(&req, from, now),
             m if KNOWN_UNSUPPORTED.contains(&m) => {
                 self.reply_non_invite(&req, from, 405, &[("Allow", ALLOW.to_string())], now)
             }
@@ -763,12 +773,20 @@ impl SipCore {
         if code < 200 {
             return;
         }
-        if let Some(branch) = msg.via_branch() {
-            let before = self.byes.len();
-            self.byes.retain(|b| b.branch != branch);
-            if self.byes.len() < before {
-                debug!(call_id = msg.call_id(), code, "BYE answered");
-            }
+        let Some(branch) = msg.via_branch() else { return };
+        let Some(i) = self.requests.iter().position(|r| r.branch == branch) else {
+            return;
+        };
+        let txn = self.requests.remove(i);
+        debug!(call_id = msg.call_id(), code, "koe's request answered");
+        // A REFER accepted (202) waits for the NOTIFY that says how the new call went.
+        if let Some(call_id) = txn.refer_of
+            && code >= 300
+        {
+            self.event(CallEvent::Transfer {
+                call_id,
+                result: Err(format!("transfer refused with {code}")),
+            });
         }
     }
 
@@ -837,7 +855,57 @@ impl SipCore {
                 });
             }
             Command::Hangup { call_id, by, cause } => self.hangup(&call_id, by, cause, now),
+            Command::Refer { call_id, target } => self.send_refer(&call_id, &target, now),
         }
+    }
+
+    /// NOTIFY for koe's REFER (RFC 3515 §2.4.5): its message/sipfrag body carries the status line of
+    /// the new call; a final one settles the transfer.
+    fn on_notify(&mut self, req: &Message, from: Peer, now: Instant) {
+        let Some(id) = self.dialog_of(req, from, now) else {
+            return;
+        };
+        self.reply_non_invite(req, from, 200, &[], now);
+        let body = String::from_utf8_lossy(&req.body);
+        let code = body
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("SIP/2.0 "))
+            .and_then(|l| l.get(..3))
+            .and_then(|c| c.parse::<u16>().ok());
+        let result = match code {
+            Some(200..=299) => Ok(()),
+            Some(c) if c >= 300 => Err(format!("the transfer target answered {c}")),
+            _ => return,
+        };
+        self.event(CallEvent::Transfer { call_id: id, result });
+    }
+
+    fn send_refer(&mut self, call_id: &str, target: &str, now: Instant) {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        if call.state != CallState::Answered && call.state != CallState::Confirmed {
+            return;
+        }
+        call.local_cseq += 1;
+        let referred_by = call.invite.header_uri("To").unwrap_or_default().to_string();
+        let extra = [
+            ("Refer-To".to_string(), format!("<{target}>")),
+            ("Referred-By".to_string(), format!("<{referred_by}>")),
+            ("Contact".to_string(), Self::contact(call)),
+        ];
+        let branch = format!("z9hG4bK{}", self.fresh(""));
+        let call = self.calls.get(call_id).expect("exists");
+        let (to, data) = self.in_dialog_request(call, "REFER", &branch, &extra);
+        let data = self.send_raw(to, data);
+        let retransmit =
+            (to.transport == Transport::Udp).then(|| Retransmit::new(to, data, now, self.config.t1));
+        self.requests.push(OutTxn {
+            branch,
+            retransmit,
+            refer_of: Some(call_id.to_string()),
+        });
     }
 
     /// Ends a call from koe's side: BYE once answered, 480 before.
@@ -865,8 +933,29 @@ impl SipCore {
         });
     }
 
-    /// BYE within the dialog, as RFC 3261 §12.2.1.1 builds it for the UAS side.
+    /// BYE within the dialog.
     fn send_bye(&mut self, call: &Call, now: Instant) {
+        let branch = format!("z9hG4bK{}", self.fresh(""));
+        let (to, data) = self.in_dialog_request(call, "BYE", &branch, &[]);
+        let data = self.send_raw(to, data);
+        let retransmit =
+            (to.transport == Transport::Udp).then(|| Retransmit::new(to, data, now, self.config.t1));
+        self.requests.push(OutTxn {
+            branch,
+            retransmit,
+            refer_of: None,
+        });
+    }
+
+    /// A request within the dialog, as RFC 3261 §12.2.1.1 builds it for the UAS side: where it goes,
+    /// its bytes and its branch.
+    fn in_dialog_request(
+        &self,
+        call: &Call,
+        method: &str,
+        branch: &str,
+        extra: &[(String, String)],
+    ) -> (Peer, Vec<u8>) {
         let inv = &call.invite;
         let target = inv
             .header_uri("Contact")
@@ -876,30 +965,32 @@ impl SipCore {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let mut bye = Message::request("BYE", target);
-        let branch = format!("z9hG4bK{}", self.fresh(""));
+        let mut req = Message::request(method, target);
         let via_host = match call.local_sip.ip() {
             IpAddr::V6(ip) => format!("[{ip}]:{}", call.local_sip.port()),
             IpAddr::V4(ip) => format!("{ip}:{}", call.local_sip.port()),
         };
-        bye.push_header(
+        req.push_header(
             "Via",
             format!(
                 "SIP/2.0/{} {via_host};branch={branch};rport",
                 call.source.transport.via_name()
             ),
         );
-        bye.push_header("Max-Forwards", "70");
+        req.push_header("Max-Forwards", "70");
         for r in &routes {
-            bye.push_header("Route", r.clone());
+            req.push_header("Route", r.clone());
         }
         let to = inv.header("From").unwrap_or_default().to_string();
         let from = format!("{};tag={}", inv.header("To").unwrap_or_default(), call.local_tag);
-        bye.push_header("From", from);
-        bye.push_header("To", to);
-        bye.push_header("Call-ID", inv.call_id().to_string());
-        bye.push_header("CSeq", format!("{} BYE", call.local_cseq + 1));
-        bye.push_header("User-Agent", self.config.user_agent.clone());
+        req.push_header("From", from);
+        req.push_header("To", to);
+        req.push_header("Call-ID", inv.call_id().to_string());
+        req.push_header("CSeq", format!("{} {method}", call.local_cseq + 1));
+        for (name, value) in extra {
+            req.push_header(name, value.clone());
+        }
+        req.push_header("User-Agent", self.config.user_agent.clone());
         // Where to: the first loose route, else the remote target; over TCP, the caller's connection.
         let next_hop = routes
             .first()
@@ -918,10 +1009,7 @@ impl SipCore {
                 }
             }
         };
-        let data = self.send(to, &bye);
-        let retransmit =
-            (to.transport == Transport::Udp).then(|| Retransmit::new(to, data, now, self.config.t1));
-        self.byes.push(ByeTxn { branch, retransmit });
+        (to, req.to_bytes())
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -940,12 +1028,25 @@ impl SipCore {
             }
         }
         self.rejected.retain(|_, r| r.poll(now, t2, &mut resend));
-        // Timer F ends a BYE's retransmissions; the call is over either way.
-        self.byes.retain_mut(|b| {
-            b.retransmit
+        // Timer F ends the retransmissions of koe's requests: for a BYE the call is over either way; a
+        // REFER never answered is a failed transfer.
+        let mut unanswered = Vec::new();
+        self.requests.retain_mut(|r| {
+            let alive = r
+                .retransmit
                 .as_mut()
-                .is_some_and(|r| r.poll(now, t2, &mut resend))
+                .is_some_and(|x| x.poll(now, t2, &mut resend));
+            if !alive && let Some(id) = r.refer_of.take() {
+                unanswered.push(id);
+            }
+            alive
         });
+        for call_id in unanswered {
+            self.event(CallEvent::Transfer {
+                call_id,
+                result: Err("the REFER was never answered".into()),
+            });
+        }
         self.answered.retain(|_, (_, until)| now < *until);
         self.outputs.extend(resend);
         for id in no_ack {

@@ -533,6 +533,28 @@ fn hangup_and_transfer_nodes() {
         target: "sip:sales@example.com".into()
     }));
     assert_eq!(c.ivr.record().outcome.as_ref().unwrap().kind, "transfer");
+    let a = c.run(|i, n| i.transfer_done(Ok(()), n));
+    assert_eq!(
+        a,
+        vec![Action::Hangup {
+            cause: "transferred".into()
+        }]
+    );
+}
+
+#[test]
+fn a_failed_transfer_reaches_a_human_here() {
+    let f = flow(json!({
+        "id": "h", "start": "out", "languages": ["en"], "agent_node": "agent",
+        "nodes": {
+            "out": {"type": "transfer", "target": "sip:sales@example.com"},
+            "agent": {"type": "queue", "queue": "general"}
+        }
+    }));
+    let mut c = Call::new(f);
+    c.run(|i, n| i.transfer_done(Err("the transfer target answered 486".into()), n));
+    assert_eq!(c.queued(), Some(("general".into(), vec![])));
+    assert_eq!(c.var("transfer_error"), Some("the transfer target answered 486"));
 }
 
 #[test]

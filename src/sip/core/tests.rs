@@ -355,3 +355,83 @@ To: <sip:b@c>\r\nCall-ID: m1\r\nCSeq: 1 INVITE\r\nContent-Length: 5000\r\n\r\nv=
     assert_eq!(r.status(), Some(400));
     assert_eq!(r.call_id(), "m1");
 }
+
+#[test]
+fn blind_transfer_by_refer_settled_by_notify() {
+    let mut h = Harness::new();
+    let tag = h.answered_call("c20");
+    h.input(request("ACK", "c20", "z9hG4bK2", 1, Some(&tag), ""));
+    let out = h.command(Command::Refer {
+        call_id: "c20".into(),
+        target: "sip:sales@example.com".into(),
+    });
+    let refer = sent(&out).remove(0);
+    assert_eq!(refer.method(), Some("REFER"));
+    assert_eq!(refer.header("Refer-To"), Some("<sip:sales@example.com>"));
+    assert_eq!(refer.from_tag(), Some(tag.as_str()));
+    assert!(refer.header("Referred-By").is_some() && refer.header("Contact").is_some());
+    let branch = refer.via_branch().unwrap().to_string();
+    let mut accepted = Message::response_to(&refer, 202, "Accepted");
+    accepted.set_header("Via", format!("SIP/2.0/UDP 127.0.0.1:5060;branch={branch}"));
+    assert!(
+        events(&h.input(accepted)).is_empty(),
+        "202 only accepts; the NOTIFY settles"
+    );
+    // A provisional NOTIFY, then the final one.
+    let mut notify = request(
+        "NOTIFY",
+        "c20",
+        "z9hG4bK9",
+        2,
+        Some(&tag),
+        "SIP/2.0 100 Trying\r\n",
+    );
+    notify.set_header("Content-Type", "message/sipfrag;version=2.0");
+    notify.set_header("Event", "refer");
+    let out = h.input(notify);
+    assert_eq!(codes(&out), vec![200]);
+    assert!(events(&out).is_empty());
+    let mut notify = request("NOTIFY", "c20", "z9hG4bK10", 3, Some(&tag), "SIP/2.0 200 OK\r\n");
+    notify.set_header("Content-Type", "message/sipfrag;version=2.0");
+    let out = h.input(notify);
+    assert_eq!(codes(&out), vec![200]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Transfer {
+            call_id: "c20".into(),
+            result: Ok(())
+        }]
+    );
+}
+
+#[test]
+fn a_refused_or_unanswered_refer_is_a_failed_transfer() {
+    let mut h = Harness::new();
+    let tag = h.answered_call("c21");
+    h.input(request("ACK", "c21", "z9hG4bK2", 1, Some(&tag), ""));
+    let out = h.command(Command::Refer {
+        call_id: "c21".into(),
+        target: "sip:sales@example.com".into(),
+    });
+    let refer = sent(&out).remove(0);
+    let branch = refer.via_branch().unwrap().to_string();
+    let mut refused = Message::response_to(&refer, 403, "Forbidden");
+    refused.set_header("Via", format!("SIP/2.0/UDP 127.0.0.1:5060;branch={branch}"));
+    assert_eq!(
+        events(&h.input(refused)),
+        vec![CallEvent::Transfer {
+            call_id: "c21".into(),
+            result: Err("transfer refused with 403".into())
+        }]
+    );
+    // Nobody answers the next one: Timer F (64×T1) gives up.
+    h.command(Command::Refer {
+        call_id: "c21".into(),
+        target: "sip:sales@example.com".into(),
+    });
+    let out = h.advance(Duration::from_secs(40));
+    assert!(events(&out).contains(&CallEvent::Transfer {
+        call_id: "c21".into(),
+        result: Err("the REFER was never answered".into())
+    }));
+}

@@ -1,0 +1,297 @@
+//! Callers walk IVR flows over real SIP: SIPp (RFC 4733 keys, real and synthesized speech) and baresip
+//! (which records what it hears). The path, the variables and the outcome are in the call's record and
+//! its events; callers who press nothing or the wrong keys reach a queue of humans.
+
+#[path = "asr_common/mod.rs"]
+mod asr_common;
+mod common;
+
+use common::*;
+use koe::store::CallRecord;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The demo flow (sip-config/ivr/support.json) with its opening hours widened to every day, all day:
+/// the same nodes and prompts, without a test that depends on the time of day.
+fn demo_flow_always_open(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo_path("sip-config/ivr/support.json")).expect("demo flow");
+    let mut flow: serde_json::Value = serde_json::from_str(&text).expect("demo flow is JSON");
+    let all_day: serde_json::Map<String, serde_json::Value> =
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .iter()
+            .map(|d| (d.to_string(), serde_json::json!(["00:00-24:00"])))
+            .collect();
+    flow["schedules"]["support"]["hours"] = all_day.into();
+    flow["schedules"]["support"]["holidays"] = serde_json::json!([]);
+    let path = dir.join("support-open.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&flow).unwrap()).unwrap();
+    path
+}
+
+/// A small flow: one menu with short prompts and timeouts, so that retries take seconds.
+fn quick_menu_flow(dir: &Path) -> PathBuf {
+    let flow = serde_json::json!({
+        "id": "quick", "name": "Quick menu", "start": "menu", "languages": ["en"], "agent_node": "agent",
+        "nodes": {
+            "menu": {"type": "menu", "prompt": {"en": "Press 1 for sales."}, "timeout_s": 2, "retries": 2,
+                "no_match_prompt": {"en": "Sorry."},
+                "options": [{"key": "1", "intent": "sales", "next": "sales"}]},
+            "sales": {"type": "queue", "queue": "sales", "skills": ["sales"]},
+            "agent": {"type": "queue", "queue": "general", "skills": ["general"],
+                "prompt": {"en": "Please hold for the next person."}}
+        }
+    });
+    let path = dir.join("quick.json");
+    std::fs::write(&path, flow.to_string()).unwrap();
+    path
+}
+
+fn ivr_of(record: &CallRecord) -> &koe::store::IvrRecord {
+    record
+        .ivr
+        .as_ref()
+        .unwrap_or_else(|| panic!("no IVR record: {record:#?}"))
+}
+
+fn path_of(record: &CallRecord) -> Vec<&str> {
+    ivr_of(record).path.iter().map(|s| s.node.as_str()).collect()
+}
+
+/// Events of one call type, from what the WebSocket collected.
+fn events_of<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+/// What Whisper hears in `wav` (the real tiny.en model, offline), lower case without punctuation.
+fn transcribe(wav: &Path) -> String {
+    asr_common::tiny_en();
+    let out = asr_common::koe(&["transcribe", &wav.display().to_string(), "--model", "tiny.en"]);
+    assert!(
+        out.status.success(),
+        "transcribe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == ' ' { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A silent 8 kHz WAV for baresip to send (it hangs up when its source ends).
+fn silence(dir: &Path, secs: u32) -> PathBuf {
+    let path = dir.join("silence.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for _ in 0..secs * 8000 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+#[test]
+fn keys_walk_the_demo_flow_and_the_caller_hears_its_prompts() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = demo_flow_always_open(dir.path());
+    let koe = Koe::start(&[("KOE_IVR_FLOW", &flow.display().to_string())]);
+    let events = follow_events(koe.http_addr(), Duration::from_secs(90));
+    let mut phone = Baresip::start(&silence(dir.path(), 60));
+    phone.dial(koe.sip_addr());
+    phone.wait_output("Call established", Duration::from_secs(10));
+    // Welcome, then the language choice in English and Japanese: press 1 once the English part is said.
+    std::thread::sleep(Duration::from_millis(5_500));
+    phone.send_key('1');
+    // The main menu: orders is 1, pressed while the prompt still plays (barge-in).
+    std::thread::sleep(Duration::from_millis(5_000));
+    phone.send_key('1');
+    // The order number, after its prompt.
+    std::thread::sleep(Duration::from_millis(5_500));
+    for k in "123456#".chars() {
+        phone.send_key(k);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    // The queue's prompt.
+    std::thread::sleep(Duration::from_millis(7_000));
+    phone.command("/hangup");
+    phone.wait_output("terminated", Duration::from_secs(10));
+    phone.quit();
+
+    let record = koe.wait_single_call_closed(Duration::from_secs(10));
+    assert_eq!(
+        path_of(&record),
+        [
+            "welcome",
+            "choose_language",
+            "english",
+            "main_menu",
+            "order_number",
+            "orders_hours",
+            "orders_queue"
+        ]
+    );
+    let ivr = ivr_of(&record);
+    assert_eq!(ivr.vars.get("order_number").map(String::as_str), Some("123456"));
+    assert_eq!(ivr.vars.get("intent").map(String::as_str), Some("orders"));
+    assert_eq!(ivr.language, "en");
+    assert_eq!(ivr.version, 1);
+    let outcome = ivr.outcome.as_ref().expect("an outcome");
+    assert_eq!(
+        (outcome.kind.as_str(), outcome.target.as_deref()),
+        ("queue", Some("orders"))
+    );
+    assert_eq!(outcome.skills, ["orders"]);
+
+    let events: Vec<serde_json::Value> = events.try_iter().collect();
+    let queued = events_of(&events, "CallQueued");
+    assert_eq!(queued.len(), 1, "{events:#?}");
+    assert_eq!(queued[0]["queue"], "orders");
+    assert_eq!(queued[0]["vars"]["order_number"], "123456");
+    assert_eq!(queued[0]["call_id"], record.id.as_str());
+    let entered: Vec<&str> = events_of(&events, "IvrEntered")
+        .iter()
+        .map(|e| e["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(entered, path_of(&record));
+
+    // What the caller heard, in order: each prompt of the way (cut short where a key barged in).
+    let heard = transcribe(&phone.heard());
+    let expected = [
+        "thank you for calling",
+        "for english press",
+        "orders and deliveries",
+        "order number",
+        "orders team",
+    ];
+    let mut at = 0;
+    for phrase in expected {
+        let found = heard[at..]
+            .find(phrase)
+            .unwrap_or_else(|| panic!("{phrase:?} not heard after position {at} in {heard:?}"));
+        at += found + phrase.len();
+    }
+}
+
+#[test]
+fn a_spoken_reason_chooses_the_menu_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = demo_flow_always_open(dir.path());
+    asr_common::tiny_en();
+    let koe = Koe::start(&[
+        ("KOE_IVR_FLOW", &flow.display().to_string()),
+        ("KOE_ASR_ENABLED", "true"),
+        ("KOE_ASR_MODELS_DIR", &repo_path("models").display().to_string()),
+    ]);
+    let events = follow_events(koe.http_addr(), Duration::from_secs(90));
+    Sipp::new("ivr_speech_order.xml", koe.sip_addr())
+        .timeout(60)
+        .run()
+        .assert_success();
+    let record = koe.wait_single_call_closed(Duration::from_secs(10));
+    let ivr = ivr_of(&record);
+    assert_eq!(
+        ivr.vars.get("intent").map(String::as_str),
+        Some("orders"),
+        "{ivr:#?}"
+    );
+    let reason = ivr
+        .vars
+        .get("spoken_reason")
+        .expect("the spoken reason is kept")
+        .to_lowercase();
+    assert!(reason.contains("check my order"), "{reason}");
+    assert_eq!(ivr.vars.get("order_number").map(String::as_str), Some("987654"));
+    assert_eq!(
+        path_of(&record),
+        [
+            "welcome",
+            "choose_language",
+            "english",
+            "main_menu",
+            "order_number",
+            "orders_hours",
+            "orders_queue"
+        ]
+    );
+    let events: Vec<serde_json::Value> = events.try_iter().collect();
+    let intents = events_of(&events, "IntentDetected");
+    assert_eq!(intents.len(), 1, "{events:#?}");
+    assert_eq!(intents[0]["intent"], "orders");
+    assert_eq!(intents[0]["node"], "main_menu");
+    assert!(
+        events_of(&events, "IvrNoMatch").is_empty(),
+        "no key was needed for the menu"
+    );
+    // The caller's words are also in the stored transcript.
+    let transcript = koe.http_get_json(&format!(
+        "/api/calls/{}/transcript",
+        common::gateway::encode_path(&record.id)
+    ));
+    assert!(
+        transcript.to_string().to_lowercase().contains("order"),
+        "{transcript}"
+    );
+}
+
+#[test]
+fn silence_reaches_a_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = quick_menu_flow(dir.path());
+    let koe = Koe::start(&[("KOE_IVR_FLOW", &flow.display().to_string())]);
+    let events = follow_events(koe.http_addr(), Duration::from_secs(60));
+    Sipp::new("ivr_silent.xml", koe.sip_addr())
+        .timeout(40)
+        .run()
+        .assert_success();
+    let record = koe.wait_single_call_closed(Duration::from_secs(10));
+    assert_eq!(path_of(&record), ["menu", "agent"]);
+    let ivr = ivr_of(&record);
+    assert_eq!(ivr.vars.get("ivr_exit").map(String::as_str), Some("no_input"));
+    assert_eq!(ivr.outcome.as_ref().map(|o| o.kind.as_str()), Some("queue"));
+    assert_eq!(
+        ivr.outcome.as_ref().and_then(|o| o.target.as_deref()),
+        Some("general")
+    );
+    assert_eq!(
+        record.hangup_by.as_deref(),
+        Some("caller"),
+        "koe never hangs up on a silent caller"
+    );
+    let events: Vec<serde_json::Value> = events.try_iter().collect();
+    assert_eq!(events_of(&events, "IvrNoInput").len(), 3, "{events:#?}");
+    assert_eq!(events_of(&events, "CallQueued")[0]["queue"], "general");
+}
+
+#[test]
+fn wrong_keys_reach_a_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = quick_menu_flow(dir.path());
+    let koe = Koe::start(&[("KOE_IVR_FLOW", &flow.display().to_string())]);
+    let events = follow_events(koe.http_addr(), Duration::from_secs(60));
+    Sipp::new("ivr_wrong_keys.xml", koe.sip_addr())
+        .timeout(40)
+        .run()
+        .assert_success();
+    let record = koe.wait_single_call_closed(Duration::from_secs(10));
+    assert_eq!(record.dtmf, "777");
+    assert_eq!(path_of(&record), ["menu", "agent"]);
+    assert_eq!(
+        ivr_of(&record).vars.get("ivr_exit").map(String::as_str),
+        Some("no_match")
+    );
+    let events: Vec<serde_json::Value> = events.try_iter().collect();
+    let no_match: Vec<&str> = events_of(&events, "IvrNoMatch")
+        .iter()
+        .map(|e| e["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(no_match, ["7", "7", "7"]);
+    assert_eq!(events_of(&events, "CallQueued")[0]["queue"], "general");
+}
