@@ -390,7 +390,12 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
     page.type_into("#publish-comment", PUBLISH_COMMENT).await;
     page.click("#publish").await;
     page.wait_find(r#"#versions li[data-version="2"].active"#).await;
-    assert!(page.text("#notice").await.contains("Published version 2"));
+    page.until(
+        "the publish notice",
+        "return document.getElementById('notice').textContent.includes('Published version 2') || null",
+        vec![],
+    )
+    .await;
     assert!(!page.visible("#dirty").await, "nothing unsaved after publishing");
     let v2 = api.get("/api/ivr/flows/support");
     assert_eq!(v2["active_version"], 2, "{v2}");
@@ -449,10 +454,25 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
     let editor: Value = serde_json::from_str(editor.as_str().expect("text")).expect("JSON");
     assert_eq!(welcome_text(&editor), original, "the editor shows the active version");
 
-    // Sign out: the form again, and the old session no longer works.
+    // Sign out: the form again, and the session no longer works.
+    let cookie = page
+        .client
+        .get_named_cookie("koe_session")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true), "the session cookie is HttpOnly");
     page.click("#logout").await;
     page.wait_visible("#login-form").await;
     assert!(!page.visible("#app-view").await);
+    let old = http_request(
+        koe.http_addr(),
+        "GET",
+        "/api/me",
+        &[("Cookie", &format!("koe_session={}", cookie.value()))],
+        &[],
+    )
+    .expect("GET /api/me");
+    assert_eq!(old.status, 401, "the signed-out session: {}", old.body);
 
     // A session that ends while the page is open sends the admin back to the form.
     page.type_into("#login-user", "admin").await;
@@ -463,8 +483,7 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
         .client
         .get_named_cookie("koe_session")
         .await
-        .expect("the session cookie");
-    assert_eq!(cookie.http_only(), Some(true), "the session cookie is HttpOnly");
+        .expect("the new session cookie");
     let ended = http_request(
         koe.http_addr(),
         "POST",
@@ -478,8 +497,9 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
     page.wait_visible("#login-form").await;
     assert!(page.text("#login-error").await.contains("session has ended"));
 
-    // Every 401 above was deliberate (the first /api/me, the wrong password, the ended session); nothing
-    // else may reach the console: no script error, no CSP violation, no failed asset.
+    // Every 401 above was deliberate (/api/me before signing in and after signing out, the wrong
+    // password, the ended session); nothing else may reach the console: no script error, no CSP
+    // violation, no failed asset.
     let problems: Vec<Value> = page
         .console_problems()
         .await

@@ -104,6 +104,7 @@ async function showApp(me) {
   $("account").hidden = false;
   $("account-name").textContent = me.user;
   await loadFlows();
+  if (state.flowId !== null) await loadVersions();
 }
 
 $("login-form").addEventListener("submit", async (ev) => {
@@ -124,9 +125,11 @@ $("login-form").addEventListener("submit", async (ev) => {
   }
 });
 
+// A fresh page after signing out: nothing of this session's editing stays in memory. (When a session
+// merely expires, the page keeps the unsaved edits, and signing in again carries on with them.)
 $("logout").addEventListener("click", async () => {
   await api.logout().catch(() => {});
-  showLogin("Signed out.");
+  location.replace(location.pathname);
 });
 
 // ---- flows and versions --------------------------------------------------------------------------
