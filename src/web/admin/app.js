@@ -375,6 +375,7 @@ function select(name) {
   drawGraph();
   drawInspector();
   markEditor();
+  $("inspector-heading").scrollIntoView({ block: "nearest" });
   if (state.selected !== null) {
     revealNode($("graph"), state.selected);
     const range = linesOf(["nodes", state.selected]);

@@ -67,10 +67,17 @@ export function renderInspector(root, ctx) {
 
 /** Marks the controls that issues point at. `pointed`: [{ rel (path inside the node), message }]. */
 export function markFields(root, pointed) {
-  for (const el of root.querySelectorAll("[data-path]")) {
-    const hits = pointed.filter((p) => touches(p.rel, el.dataset.path));
-    el.toggleAttribute("aria-invalid", hits.length > 0);
-    el.title = hits.map((p) => p.message).join("\n");
+  const fields = [...root.querySelectorAll("[data-path]")];
+  const messages = new Map(fields.map((el) => [el, []]));
+  for (const p of pointed) {
+    // The most specific field the issue is about (the option's "next", not the whole option).
+    const hits = fields.filter((el) => touches(p.rel, el.dataset.path));
+    const depth = Math.max(...hits.map((el) => el.dataset.path.length));
+    for (const el of hits) if (el.dataset.path.length === depth) messages.get(el).push(p.message);
+  }
+  for (const [el, list] of messages) {
+    el.toggleAttribute("aria-invalid", list.length > 0);
+    el.title = list.join("\n");
   }
 }
 
