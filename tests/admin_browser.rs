@@ -54,13 +54,18 @@ impl ChromeDriver {
         let dir = tempfile::tempdir().expect("temp dir for chromedriver");
         let child = Command::new("chromedriver")
             .arg(format!("--port={}", addr.port()))
-            .arg(format!("--log-path={}", dir.path().join("chromedriver.log").display()))
+            .arg(format!(
+                "--log-path={}",
+                dir.path().join("chromedriver.log").display()
+            ))
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run chromedriver ({e}): apt-get install chromium chromium-driver"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run chromedriver ({e}): apt-get install chromium chromium-driver")
+            });
         wait_for(Duration::from_secs(20), "chromedriver to be ready", || {
             http_get(addr, "/status")
                 .ok()
@@ -160,7 +165,10 @@ impl Page {
             if !(v.is_null() || v == Value::Bool(false)) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {WAIT:?} waiting for {what}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -209,7 +217,11 @@ impl Page {
 
     /// Console entries at SEVERE or WARNING level since the last call.
     async fn console_problems(&self) -> Vec<Value> {
-        let log = self.client.issue_cmd(BrowserLog).await.expect("read the browser log");
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("read the browser log");
         log.as_array()
             .expect("the browser log is a list")
             .iter()
@@ -280,7 +292,15 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
         .expect("nodes")
         .iter()
         .find(|(_, n)| n["type"] == "menu")
-        .map(|(name, n)| (name.clone(), n["options"][0]["next"].as_str().expect("option 1 goes somewhere").to_string()))
+        .map(|(name, n)| {
+            (
+                name.clone(),
+                n["options"][0]["next"]
+                    .as_str()
+                    .expect("option 1 goes somewhere")
+                    .to_string(),
+            )
+        })
         .expect("the demo flow has a menu");
 
     let driver = ChromeDriver::start();
@@ -322,7 +342,10 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
     page.click(&format!(r#"#graph [data-node="{start}"]"#)).await;
     let prompt = format!(r#"[data-node-form="{start}"] textarea[data-prompt="prompt"][data-lang="en"]"#);
     let shown = page
-        .js("return document.querySelector(arguments[0]).value", vec![json!(prompt)])
+        .js(
+            "return document.querySelector(arguments[0]).value",
+            vec![json!(prompt)],
+        )
         .await;
     assert_eq!(shown, json!(original), "the node editor shows the prompt");
     page.type_into(&prompt, NEW_WELCOME).await;
@@ -363,7 +386,8 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
     assert!(page.text("#graph .node.ghost").await.contains("nowhere"));
     page.screenshot("admin-ivr-invalid.png").await;
     page.click(&format!(r#"#graph [data-node="{start}"]"#)).await;
-    page.click(&format!(r#"#issues .issue[data-node="{menu}"]"#)).await;
+    page.click(&format!(r#"#issues .issue[data-node="{menu}"]"#))
+        .await;
     let focused = page
         .js(
             "const a = document.activeElement;
@@ -410,10 +434,15 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
         .expect("version 2 is listed");
     assert_eq!(published["comment"], PUBLISH_COMMENT);
     assert_eq!(published["author"], "admin");
-    assert!(page.text(r#"#versions li[data-version="2"]"#).await.contains(PUBLISH_COMMENT));
+    assert!(
+        page.text(r#"#versions li[data-version="2"]"#)
+            .await
+            .contains(PUBLISH_COMMENT)
+    );
 
     // The diff of version 1 → 2: exactly the welcome text, before and after.
-    page.click(r#"#versions li[data-version="2"] [data-action="diff"]"#).await;
+    page.click(r#"#versions li[data-version="2"] [data-action="diff"]"#)
+        .await;
     let rows = page
         .until(
             "the diff table",
@@ -430,12 +459,16 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
     };
     assert_eq!((kind.as_str(), node.as_str()), ("changed", start.as_str()));
     assert!(path.ends_with("prompt.en"), "{path}");
-    assert_eq!((before.as_str(), after.as_str()), (original.as_str(), NEW_WELCOME));
+    assert_eq!(
+        (before.as_str(), after.as_str()),
+        (original.as_str(), NEW_WELCOME)
+    );
     page.click(&format!(r#"#graph [data-node="{start}"]"#)).await;
     page.screenshot("admin-ivr.png").await;
 
     // Roll back to version 1, confirmed in the dialog: version 3 is version 1's flow.
-    page.click(r#"#versions li[data-version="1"] [data-action="rollback"]"#).await;
+    page.click(r#"#versions li[data-version="1"] [data-action="rollback"]"#)
+        .await;
     page.wait_visible("#rollback-dialog[open]").await;
     page.type_into("#rollback-comment", ROLLBACK_COMMENT).await;
     page.click("#rollback-confirm").await;
@@ -445,14 +478,22 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
     assert_eq!(welcome_text(&v3["flow"]), original);
     let versions = api.get("/api/ivr/flows/support/versions");
     assert!(
-        versions.as_array().expect("versions").iter().any(|v| v["version"] == 3
-            && v["comment"] == ROLLBACK_COMMENT
-            && v["active"] == true),
+        versions
+            .as_array()
+            .expect("versions")
+            .iter()
+            .any(|v| v["version"] == 3 && v["comment"] == ROLLBACK_COMMENT && v["active"] == true),
         "{versions}"
     );
-    let editor = page.js("return document.getElementById('json').value", vec![]).await;
+    let editor = page
+        .js("return document.getElementById('json').value", vec![])
+        .await;
     let editor: Value = serde_json::from_str(editor.as_str().expect("text")).expect("JSON");
-    assert_eq!(welcome_text(&editor), original, "the editor shows the active version");
+    assert_eq!(
+        welcome_text(&editor),
+        original,
+        "the editor shows the active version"
+    );
 
     // Sign out: the form again, and the session no longer works.
     let cookie = page

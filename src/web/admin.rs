@@ -106,7 +106,10 @@ mod tests {
             .captures_iter(html)
             .map(|c| c.get(1).unwrap().as_str())
             .collect();
-        assert!(linked.contains(&"app.js") && linked.contains(&"style.css"), "{linked:?}");
+        assert!(
+            linked.contains(&"app.js") && linked.contains(&"style.css"),
+            "{linked:?}"
+        );
         for name in linked {
             assert!(served(name), "index.html links {name}, which is not embedded");
         }
@@ -123,9 +126,18 @@ mod tests {
     #[test]
     fn assets_use_no_inline_code_or_html_strings() {
         let inline = Regex::new(r"<script>|<style|\sstyle=|\son[a-z]+=").unwrap();
-        assert!(!inline.is_match(text(&INDEX)), "inline script or style in index.html");
+        assert!(
+            !inline.is_match(text(&INDEX)),
+            "inline script or style in index.html"
+        );
         for js in ASSETS.iter().filter(|a| a.content_type == JS) {
-            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
                 assert!(!text(js).contains(sink), "{} uses {sink}", js.name);
             }
         }
