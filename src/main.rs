@@ -27,6 +27,8 @@ enum Command {
     Models(koe::asr::cli::ModelsArgs),
     /// Transcribe a WAV file (the accuracy reference for live transcription).
     Transcribe(koe::asr::cli::TranscribeArgs),
+    /// IVR flows: `koe ivr validate FILE`.
+    Ivr(koe::ivr::cli::IvrArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +42,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Models(args) => koe::asr::cli::models(&args, &config.asr),
         Command::Transcribe(args) => koe::asr::cli::transcribe(&args, &config.asr),
+        Command::Ivr(args) => {
+            if !koe::ivr::cli::run(&args, &config)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 

@@ -58,7 +58,7 @@ pub type Prompt = BTreeMap<String, PromptSource>;
 
 /// Text for the TTS engine of the language, or an uploaded WAV prompt by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum PromptSource {
     Text(String),
     Wav { wav: String },

@@ -1,6 +1,7 @@
 //! The IVR: the flow format, its validation, the sans-IO engine a call runs, the published versions and
 //! their rendered prompts.
 
+pub mod cli;
 pub mod diff;
 pub mod engine;
 pub mod flow;
