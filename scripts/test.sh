@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Build: cmake/clang/libclang for whisper-rs. Peers: sip-tester (SIPp), baresip-core (its stdio, g711,
-# aufile, sndfile and menu modules), python3-pip (pjsua2). Audio: sox, npm (fetches jfk.wav with `npm pack`).
+# aufile, sndfile and menu modules), python3-pip (pjsua2, pyopenjtalk). Audio: sox, npm (fetches jfk.wav with
+# `npm pack`). Prompts: espeak-ng (English TTS).
 # Browser tests: chromium and its driver. Each package is probed by the command it provides (a machine may
 # have it from elsewhere, e.g. npm with a nodejs from another source), libclang-dev by dpkg.
 has() {
@@ -22,7 +23,7 @@ has() {
     esac
 }
 missing=()
-for p in cmake clang libclang-dev pkg-config sip-tester baresip-core sox python3-pip npm chromium chromium-driver; do
+for p in cmake clang libclang-dev pkg-config sip-tester baresip-core sox python3-pip npm chromium chromium-driver espeak-ng; do
     has "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -38,6 +39,15 @@ if ! python3 -c 'import pjsua2' 2> /dev/null; then
     echo "installing: pjsua2-python==2.15.1"
     python3 -m pip install -q --disable-pip-version-check pjsua2-python==2.15.1 2> /dev/null \
         || python3 -m pip install -q --disable-pip-version-check --break-system-packages pjsua2-python==2.15.1
+fi
+
+# Japanese TTS for prompts: pyopenjtalk-plus bundles its dictionary and voice (plain pyopenjtalk downloads
+# its dictionary on first use).
+if ! python3 -c 'import pyopenjtalk' > /dev/null 2>&1; then
+    echo "installing: pyopenjtalk-plus==0.4.1.post10"
+    pip=(python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-warn-script-location)
+    "${pip[@]}" pyopenjtalk-plus==0.4.1.post10 2> /dev/null \
+        || "${pip[@]}" --break-system-packages pyopenjtalk-plus==0.4.1.post10
 fi
 
 bash tests/fetch-audio.sh
