@@ -29,6 +29,8 @@ enum Command {
     Transcribe(koe::asr::cli::TranscribeArgs),
     /// IVR flows: `koe ivr validate FILE`.
     Ivr(koe::ivr::cli::IvrArgs),
+    /// Add accounts and set passwords (read from stdin).
+    Users(koe::web::auth::UsersArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Users(args) => koe::web::auth::users_cli(&args, &config),
     }
 }
 

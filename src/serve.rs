@@ -5,13 +5,17 @@ use crate::asr::stream::FinalTranscript;
 use crate::call::{self, Prompts, Shared, ports::PortPool};
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::ivr::prompts::PromptLibrary;
+use crate::ivr::publish::{PublishError, Publisher};
+use crate::ivr::registry::Registry;
 use crate::media::recorder;
 use crate::metrics::Metrics;
 use crate::sip::core::CoreConfig;
 use crate::sip::endpoint::{self, Control, EndpointConfig};
 use crate::store::{CallStatus, Store, now_ms};
-use crate::web::{self, AppState};
-use anyhow::Context;
+use crate::tts::Tts;
+use crate::web::{self, AppState, auth};
+use anyhow::{Context, anyhow};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +36,18 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
 
     let prompts = Prompts::load(base, &config.calls.welcome_prompt, &config.calls.digit_prompts)
         .context("cannot load the demo prompts")?;
+    auth::bootstrap(&store, &config.admin)
+        .await
+        .context("cannot create the first admin account")?;
+    // The IVR is ready (its prompts rendered) before the first call can arrive.
+    let ivr = Arc::new(Registry::default());
+    let publisher = Arc::new(Publisher::new(
+        store.clone(),
+        ivr.clone(),
+        Arc::new(Tts::from_config(&config.tts, data_dir.join("tts"))),
+        Arc::new(PromptLibrary::new(data_dir.join("prompts"))),
+    ));
+    start_ivr(&publisher, &config.ivr.flow, base).await?;
 
     let metrics = Arc::new(Metrics::new());
     metrics.set("koe_active_calls", "Calls in progress", &[], 0.0);
@@ -62,7 +78,6 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot bind HTTP on {}", config.http.bind))?;
     let http_addr = listener.local_addr()?;
     let draining = Arc::new(AtomicBool::new(false));
-    let ivr = Arc::new(crate::ivr::registry::Registry::default());
     let state = AppState {
         store: store.clone(),
         events: events.clone(),
@@ -70,6 +85,8 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         draining: draining.clone(),
         ivr: ivr.clone(),
+        publisher,
+        session_ttl: Duration::from_secs(config.admin.session_hours.saturating_mul(3600)),
     };
     let http = tokio::spawn(web::serve(listener, state, shutdown.clone()));
 
@@ -144,6 +161,55 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     let _ = writer.await;
     info!("stopped");
     Ok(())
+}
+
+/// The demo flow, embedded so that `koe serve` has its IVR from any directory with its defaults.
+const EMBEDDED_FLOW: (&str, &str) = ("ivr/support.json", include_str!("../sip-config/ivr/support.json"));
+
+/// Puts the entry flow's active version into the registry; with none in the database yet, publishes
+/// `ivr.flow` as version 1. A flow that is not valid stops the start, with every issue.
+async fn start_ivr(publisher: &Publisher, flow: &str, base: &Path) -> anyhow::Result<()> {
+    match publisher.load_active().await {
+        Ok(Some(version)) => {
+            info!(version, "IVR: active flow loaded from the database");
+            return Ok(());
+        }
+        Ok(None) => {}
+        Err(e) => return Err(refused(e, "the active IVR flow in the database")),
+    }
+    if flow.is_empty() {
+        info!("IVR: no flow (ivr.flow is empty): calls get the line test");
+        return Ok(());
+    }
+    let rel = Path::new(flow);
+    let on_disk = base.join(rel);
+    let text = match std::fs::read_to_string(&on_disk) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel == Path::new(EMBEDDED_FLOW.0) => {
+            EMBEDDED_FLOW.1.to_string()
+        }
+        read => read.with_context(|| format!("cannot read the IVR flow {}", on_disk.display()))?,
+    };
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("the IVR flow {} is not JSON", on_disk.display()))?;
+    let version = publisher
+        .publish(None, &json, "system", &format!("initial flow from {flow}"))
+        .await
+        .map_err(|e| refused(e, &format!("the IVR flow {}", on_disk.display())))?;
+    info!(version, path = %on_disk.display(), "IVR: initial flow published");
+    Ok(())
+}
+
+fn refused(e: PublishError, what: &str) -> anyhow::Error {
+    match e {
+        PublishError::Invalid(issues) => {
+            let list: Vec<String> = issues
+                .iter()
+                .map(|i| format!("  {}: {}", i.path, i.message))
+                .collect();
+            anyhow!("{what} is not valid:\n{}", list.join("\n"))
+        }
+        other => anyhow!(other).context(format!("cannot load {what}")),
+    }
 }
 
 /// Stores final transcripts as they come, so a crash loses none that was finished.

@@ -8,6 +8,7 @@ pub mod flow;
 pub mod lookup;
 pub mod matcher;
 pub mod prompts;
+pub mod publish;
 pub mod registry;
 pub mod schedule;
 pub mod validate;

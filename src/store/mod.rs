@@ -1,13 +1,17 @@
-//! Storage of call records and final transcripts.
+//! Storage of call records, final transcripts, IVR flow versions, accounts and sessions.
 //!
 //! [`Store`] is the whole interface the rest of koe sees: plain records in, plain records out, with no
 //! database types in its signatures, so that a PostgreSQL backend can sit behind the same methods later.
 //! The default backend is one SQLite file in WAL mode (`sqlite.rs`), which lets the HTTP side read while
 //! call tasks write.
+mod flows;
 mod record;
 mod sqlite;
+mod users;
 
+pub use flows::{ActiveFlow, FlowVersion, VersionInfo};
 pub use record::*;
+pub use users::{Role, Session, User};
 
 use crate::events::Channel;
 use serde::{Deserialize, Serialize};
@@ -48,4 +52,6 @@ pub enum StoreError {
     UnknownChannel(String),
     #[error("unreadable stored document: {0}")]
     Corrupt(String),
+    #[error("unknown role {0:?} in the database")]
+    UnknownRole(String),
 }

@@ -1,13 +1,17 @@
-//! The HTTP side: REST API over the call store, the live event stream, health and metrics.
+//! The HTTP side: REST API over the call store, the live event stream, health and metrics, sign-in and
+//! the IVR's flows and prompts.
 //!
 //! Handlers are thin: they validate input with extractors, ask the [`Store`] or the [`EventBus`], and
 //! turn failures into [`ApiError`], whose JSON body is always `{ "error": "..." }`. Nothing here touches
 //! the media plane. The endpoints are described in docs/API.md and docs/EVENTS.md.
 
 mod admin;
+pub mod auth;
+mod body;
 mod calls;
 mod error;
 mod events_ws;
+mod ivr;
 mod ops;
 #[cfg(test)]
 mod tests;
@@ -38,6 +42,10 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// The published IVR flow (publish and rollback swap it).
     pub ivr: Arc<crate::ivr::registry::Registry>,
+    /// Validates, renders, stores and publishes flow versions into `ivr`; holds the prompt library.
+    pub publisher: Arc<crate::ivr::publish::Publisher>,
+    /// How long a sign-in lasts (`admin.session_hours`).
+    pub session_ttl: std::time::Duration,
 }
 
 /// Every route. `shutdown` also ends the event streams, which would otherwise keep the server alive.
@@ -50,6 +58,8 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/api/calls/{id}/transcript", get(calls::transcript))
         .route("/api/calls/{id}/recording", get(calls::recording))
         .route("/api/events", get(events_ws::handler))
+        .merge(auth::routes())
+        .merge(ivr::routes())
         .merge(admin::routes())
         .fallback(|| async { ApiError::NotFound("route".to_string()) })
         .layer(Extension(shutdown))

@@ -29,13 +29,27 @@ struct Server {
 async fn start(bus_capacity: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
+    let store = Store::open(&data_dir).await.unwrap();
+    let ivr: Arc<crate::ivr::registry::Registry> = Default::default();
+    // English prompts are spoken by espeak-ng, as in the default configuration.
+    let voices = crate::config::TtsConfig {
+        voices: [("en".to_string(), "espeak-ng:en-us".to_string())].into(),
+    };
+    let publisher = crate::ivr::publish::Publisher::new(
+        store.clone(),
+        ivr.clone(),
+        Arc::new(crate::tts::Tts::from_config(&voices, data_dir.join("tts"))),
+        Arc::new(crate::ivr::prompts::PromptLibrary::new(data_dir.join("prompts"))),
+    );
     let state = AppState {
-        store: Store::open(&data_dir).await.unwrap(),
+        store,
         events: Arc::new(EventBus::new(bus_capacity)),
         metrics: Arc::new(Metrics::new()),
         data_dir,
         draining: Arc::new(AtomicBool::new(false)),
-        ivr: Default::default(),
+        ivr,
+        publisher: Arc::new(publisher),
+        session_ttl: Duration::from_secs(3600),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -81,9 +95,19 @@ impl Reply {
 
 /// One `GET` over a fresh connection, read until the server closes it.
 async fn get(addr: SocketAddr, path: &str) -> Reply {
+    request(addr, "GET", path, &[], b"").await
+}
+
+/// Any request over a fresh connection, read until the server closes it.
+async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
         .await
@@ -104,7 +128,7 @@ async fn get(addr: SocketAddr, path: &str) -> Reply {
         headers,
         body: raw[split + 4..].to_vec(),
     };
-    let length: usize = reply.header("content-length").unwrap().parse().unwrap();
+    let length: usize = reply.header("content-length").map_or(0, |l| l.parse().unwrap());
     assert_eq!(length, reply.body.len(), "body length matches Content-Length");
     reply
 }
@@ -482,4 +506,151 @@ async fn shutdown_closes_event_streams_and_stops_serving() {
     let served = tokio::time::timeout(WAIT, s.task).await.unwrap().unwrap();
     assert!(served.is_ok(), "{served:?}");
     assert!(TcpStream::connect(s.addr).await.is_err(), "listener closed");
+}
+
+const ADMIN_PASSWORD: &str = "a long admin password";
+
+/// An admin account made the way `koe users add` makes it, signed in over HTTP; the bearer token.
+async fn admin_token(s: &Server) -> String {
+    crate::web::auth::create_user(&s.state.store, "admin", ADMIN_PASSWORD, crate::store::Role::Admin)
+        .await
+        .unwrap();
+    let body = serde_json::json!({"user": "admin", "password": ADMIN_PASSWORD}).to_string();
+    let r = request(s.addr, "POST", "/api/login", &[], body.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json::<serde_json::Value>()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn post_json(s: &Server, token: &str, path: &str, body: serde_json::Value) -> Reply {
+    let auth = format!("Bearer {token}");
+    request(
+        s.addr,
+        "POST",
+        path,
+        &[("Authorization", &auth)],
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+fn test_flow(welcome: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": "support",
+        "start": "welcome",
+        "languages": ["en"],
+        "agent_node": "agent",
+        "nodes": {
+            "welcome": {"type": "play", "prompt": {"en": welcome}, "next": "main"},
+            "main": {
+                "type": "menu",
+                "prompt": {"en": "Press 1 for an agent."},
+                "options": [{"key": "1", "next": "agent"}]
+            },
+            "agent": {"type": "queue", "queue": "support"}
+        }
+    })
+}
+
+fn welcome_text(published: &crate::ivr::registry::Published) -> String {
+    match &published.flow.nodes["welcome"] {
+        crate::ivr::Node::Play { prompt, .. } => match &prompt["en"] {
+            crate::ivr::flow::PromptSource::Text(t) => t.clone(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The registry new calls read changes when the publish answers, with the prompts already rendered;
+/// a refused flow leaves it alone; a rollback puts the old flow back as a new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_swaps_what_new_calls_get() {
+    let s = start(16).await;
+    let token = admin_token(&s).await;
+    assert!(s.state.ivr.current().is_none());
+
+    let r = post_json(
+        &s,
+        &token,
+        "/api/ivr/flows/support/publish",
+        serde_json::json!({"flow": test_flow("Hello."), "comment": "one"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v1 = s.state.ivr.current().expect("published at once");
+    assert_eq!((v1.version, welcome_text(&v1)), (1, "Hello.".to_string()));
+    let hello = crate::ivr::flow::PromptSource::Text("Hello.".into());
+    let audio = v1.prompts.get(&hello, "en").expect("rendered at publish");
+    assert!(audio.len() > 1_600, "at least 0.2 s of speech: {}", audio.len());
+
+    let mut broken = test_flow("Broken.");
+    broken["start"] = serde_json::json!("nowhere");
+    let r = post_json(
+        &s,
+        &token,
+        "/api/ivr/flows/support/publish",
+        serde_json::json!({"flow": broken}),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let body: serde_json::Value = r.json();
+    assert!(!body["issues"].as_array().unwrap().is_empty(), "{body}");
+    assert!(
+        Arc::ptr_eq(&v1, &s.state.ivr.current().unwrap()),
+        "a refused flow leaves the published one"
+    );
+    assert_eq!(
+        s.state
+            .store
+            .active_flow("support")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
+
+    let r = post_json(
+        &s,
+        &token,
+        "/api/ivr/flows/support/publish",
+        serde_json::json!({"flow": test_flow("Welcome back.")}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v2 = s.state.ivr.current().unwrap();
+    assert_eq!((v2.version, welcome_text(&v2)), (2, "Welcome back.".to_string()));
+
+    let r = post_json(
+        &s,
+        &token,
+        "/api/ivr/flows/support/rollback",
+        serde_json::json!({"version": 1}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json::<serde_json::Value>()),
+        (201, serde_json::json!({"version": 3}))
+    );
+    let v3 = s.state.ivr.current().unwrap();
+    assert_eq!((v3.version, &*v3.flow), (3, &*v1.flow));
+    let stored = s.state.store.flow_version("support", 3).await.unwrap().unwrap();
+    assert_eq!(stored.comment, "rollback to version 1");
+    assert_eq!(stored.author, "admin");
+
+    // Another flow is stored and versioned, but calls keep entering the first one.
+    let mut sales = test_flow("Sales.");
+    sales["id"] = serde_json::json!("sales");
+    let r = post_json(
+        &s,
+        &token,
+        "/api/ivr/flows/sales/publish",
+        serde_json::json!({"flow": sales}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(Arc::ptr_eq(&v3, &s.state.ivr.current().unwrap()));
 }
