@@ -66,10 +66,9 @@ impl ChromeDriver {
             .unwrap_or_else(|e| {
                 panic!("cannot run chromedriver ({e}): apt-get install chromium chromium-driver")
             });
-        wait_for(Duration::from_secs(20), "chromedriver to be ready", || {
-            http_get(addr, "/status")
-                .ok()
-                .filter(|r| r.status == 200 && r.body.contains("\"ready\":true"))
+        // It listens once it is ready (and keeps HTTP connections open, so no plain GET here).
+        wait_for(Duration::from_secs(20), "chromedriver to listen", || {
+            std::net::TcpStream::connect(addr).ok()
         });
         ChromeDriver { child, addr, dir }
     }
@@ -95,9 +94,11 @@ impl ChromeDriver {
 
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
-        // The whole group: chromedriver and every Chromium process it started.
+        // The whole group: chromedriver and every Chromium process it started. (`--` before the
+        // negative id: without it, kill(1) does not take it as a process group.)
+        let group = format!("-{}", self.child.id());
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
+            .args(["-s", "KILL", "--", &group])
             .status();
         let _ = self.child.wait();
     }
@@ -482,7 +483,8 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
             .as_array()
             .expect("versions")
             .iter()
-            .any(|v| v["version"] == 3 && v["comment"] == ROLLBACK_COMMENT && v["active"] == true),
+            .any(|v| v["version"] == 3 && v["comment"].as_str().is_some_and(|c| c.ends_with(ROLLBACK_COMMENT))
+                && v["active"] == true),
         "{versions}"
     );
     let editor = page

@@ -57,10 +57,10 @@ export function confirmRollback(flowId, version, dirty) {
   document.getElementById("rollback-text").textContent =
     `Version ${version}'s flow becomes a new version and new calls get it at once; calls in progress keep theirs.` +
     (dirty ? " Your unsaved changes in the editor will be replaced." : "");
-  comment.value = `Roll back to version ${version}`;
+  comment.value = "";
   dialog.returnValue = "";
   dialog.showModal();
-  comment.select();
+  comment.focus();
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm" ? comment.value.trim() : null), { once: true });
   });
