@@ -45,10 +45,17 @@ const ASSETS: &[Asset] = &[
     asset!("issues.js", JS),
     asset!("jsonmap.js", JS),
     asset!("model.js", JS),
+    asset!("schema.js", JS),
     asset!("simulator.js", JS),
     asset!("versions.js", JS),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
+    // The flow format, from which the page builds its node forms.
+    Asset {
+        name: "flow.schema.json",
+        content_type: "application/schema+json",
+        body: include_bytes!("../../sip-config/ivr/flow.schema.json"),
+    },
 ];
 
 pub fn routes() -> Router<AppState> {

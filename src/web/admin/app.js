@@ -7,6 +7,7 @@ import { renderGraph, revealNode } from "./graph.js";
 import { markFields, renderInspector } from "./inspector.js";
 import { countByNode, renderIssues, resolveIssue } from "./issues.js";
 import { locate, parseWithPositions } from "./jsonmap.js";
+import { loadNodeTypes } from "./schema.js";
 import { Simulator } from "./simulator.js";
 import { confirmRollback, renderDiff, renderVersions } from "./versions.js";
 
@@ -30,6 +31,8 @@ const state = {
   timer: null,
   showAgentEdges: false,
   fit: false,
+  /** Each node type's fields, from the flow schema; empty until loaded (or when it cannot be). */
+  types: {},
 };
 
 const editor = new JsonEditor($("json"), $("gutter"), () => {
@@ -360,6 +363,7 @@ function drawGraph() {
 function drawInspector() {
   renderInspector($("inspector"), {
     flow: state.syntaxError ? null : state.flow,
+    types: state.types,
     selected: state.selected,
     commit,
     select,
@@ -501,6 +505,8 @@ window.addEventListener("beforeunload", (ev) => {
 // ---- start ---------------------------------------------------------------------------------------
 
 (async () => {
+  state.types = (await loadNodeTypes()) ?? {};
+  if (Object.keys(state.types).length === 0) notice("The flow schema could not be loaded: node fields are shown as JSON.", "error");
   let me;
   try {
     me = await api.me();

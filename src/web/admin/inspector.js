@@ -2,7 +2,7 @@
 // change the flow in place and call `commit()`, which rewrites the JSON and re-validates; the form is
 // not rebuilt while the admin types in it.
 
-import { NODE_TYPES, template } from "./model.js";
+import { template } from "./model.js";
 import { touches } from "./issues.js";
 
 let ids = 0;
@@ -51,8 +51,8 @@ function setOrDelete(obj, key, value, keep) {
 }
 
 /**
- * Builds the inspector for `state.selected` into `root`. `ctx`: { flow, selected, commit(), select(name),
- * rerender(), showInJson(path) }.
+ * Builds the inspector for `state.selected` into `root`. `ctx`: { flow, types (schema.js's field table),
+ * selected, commit(), select(name), rerender(), showInJson(path) }.
  */
 export function renderInspector(root, ctx) {
   const { flow } = ctx;
@@ -113,7 +113,7 @@ function flowForm(ctx) {
 
   // New node.
   const name = h("input", { autocomplete: "off", placeholder: "e.g. billing_menu" });
-  const type = h("select", {}, ...Object.keys(NODE_TYPES).map((t) => h("option", { value: t, text: t })));
+  const type = h("select", {}, ...Object.keys(ctx.types).map((t) => h("option", { value: t, text: t })));
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const form = h("form", { class: "new-node" }, h("h3", { text: "New node" }), field("Name", name, null), field("Type", type, null), error, h("button", { type: "submit", text: "Add node" }));
   form.addEventListener("submit", (ev) => {
@@ -156,15 +156,15 @@ function nodeForm(ctx, name, node) {
   const json = h("button", { type: "button", class: "secondary small", text: "Show in JSON", onclick: () => ctx.showInJson(["nodes", name]) });
   box.append(h("div", { class: "node-head" }, h("h3", { class: "node-name", text: name }), ...badges), h("div", { class: "node-actions" }, json, del));
 
-  const schema = NODE_TYPES[node.type];
-  if (!schema) {
-    box.append(h("p", { class: "error", text: `Unknown node type ${JSON.stringify(node.type)}: edit it in the JSON.` }));
-    return box;
+  const fields = ctx.types[node.type];
+  if (!fields) {
+    const why = Object.keys(ctx.types).length ? `Unknown node type ${JSON.stringify(node.type)}` : "The flow schema could not be loaded";
+    box.append(h("p", { class: "error", text: `${why}: its fields are shown as JSON.` }));
   }
-  const known = new Set(["type", ...schema.map((s) => s.name)]);
-  for (const spec of schema) box.append(control(ctx, node, spec));
+  const known = new Set(["type", ...(fields ?? []).map((s) => s.name)]);
+  for (const spec of fields ?? []) box.append(control(ctx, node, spec));
   for (const extra of Object.keys(node).filter((k) => !known.has(k))) {
-    box.append(jsonField(node, extra, `${extra} (not a field of ${node.type})`, ctx, extra));
+    box.append(jsonField(node, extra, fields ? `${extra} (not a field of ${node.type})` : extra, ctx, extra));
   }
   return box;
 }
@@ -183,7 +183,7 @@ function control(ctx, node, spec) {
     case "list":
       return listField(node, name, `${labelOf(name)} (comma-separated)`, ctx, name);
     case "json":
-      return jsonField(node, name, labelOf(name), ctx, name);
+      return jsonField(node, name, labelOf(name), ctx, name, spec.hint);
     case "bool": {
       const box = h("input", { type: "checkbox", checked: node[name] ?? spec.def });
       box.addEventListener("change", () => {
@@ -192,7 +192,7 @@ function control(ctx, node, spec) {
       });
       box.id = uid();
       box.dataset.path = name;
-      return h("div", { class: "field check" }, box, h("label", { for: box.id, text: spec.label ?? labelOf(name) }));
+      return h("div", { class: "field check", title: spec.hint ?? null }, box, h("label", { for: box.id, text: labelOf(name) }));
     }
     case "num": {
       const input = h("input", { type: "number", min: 0, value: node[name] ?? "", placeholder: spec.def ?? "", class: "short" });
@@ -201,7 +201,7 @@ function control(ctx, node, spec) {
         else node[name] = Number(input.value);
         ctx.commit();
       });
-      return field(labelOf(name), input, name);
+      return field(labelOf(name), input, name, spec.hint);
     }
     default: {
       const input = h("input", {
@@ -215,7 +215,7 @@ function control(ctx, node, spec) {
         setOrDelete(node, name, input.value, !spec.optional);
         ctx.commit();
       });
-      return field(labelOf(name), input, name);
+      return field(labelOf(name), input, name, spec.hint);
     }
   }
 }
@@ -321,7 +321,7 @@ function listField(owner, key, label, ctx, path) {
   return field(label, input, path);
 }
 
-function jsonField(owner, key, label, ctx, path) {
+function jsonField(owner, key, label, ctx, path, hint) {
   const area = h("textarea", { rows: 3, class: "mono", spellcheck: "false" });
   area.value = owner[key] === undefined ? "" : JSON.stringify(owner[key], null, 2);
   area.addEventListener("input", () => {
@@ -339,7 +339,7 @@ function jsonField(owner, key, label, ctx, path) {
       area.setAttribute("aria-invalid", "true");
     }
   });
-  return field(label, area, path, "JSON");
+  return field(label, area, path, hint ? `${hint} (JSON)` : "JSON");
 }
 
 function optionsField(ctx, node) {

@@ -1,58 +1,6 @@
-// What the page knows about the flow format (src/ivr/flow.rs): each node type's fields, where a node
-// can lead, which nodes end the IVR. The server's validator stays the judge; this only drives the forms
-// and the drawing.
-
-// Field kinds: prompt (text or {wav} per language), ref (a node name), num, bool, str, char (one key),
-// options (menu options), cases (branch cases), list (strings), json (anything else, edited as JSON).
-// `optional` fields may be absent; `def` is the server's default, shown as a placeholder.
-const f = (name, kind, extra = {}) => ({ name, kind, optional: false, ...extra });
-const opt = (name, kind, extra = {}) => f(name, kind, { optional: true, ...extra });
-
-export const NODE_TYPES = {
-  play: [f("prompt", "prompt"), opt("barge_in", "bool", { def: true }), f("next", "ref")],
-  menu: [
-    f("prompt", "prompt"),
-    f("options", "options"),
-    opt("timeout_s", "num", { def: 5 }),
-    opt("retries", "num", { def: 2 }),
-    opt("no_match_prompt", "prompt"),
-    opt("no_input_prompt", "prompt"),
-    opt("on_failure", "ref", { placeholder: "the agent node" }),
-    opt("agent", "bool", { def: true, label: "agent key and phrases work here" }),
-    opt("speech", "bool", { def: true, label: "caller may speak a choice" }),
-  ],
-  collect: [
-    f("prompt", "prompt"),
-    f("var", "str"),
-    opt("min_digits", "num", { def: 1 }),
-    f("max_digits", "num"),
-    opt("terminator", "char", { def: "#" }),
-    opt("pattern", "str"),
-    opt("check", "str", { placeholder: "luhn" }),
-    opt("timeout_s", "num", { def: 5 }),
-    opt("retries", "num", { def: 2 }),
-    opt("invalid_prompt", "prompt"),
-    opt("no_input_prompt", "prompt"),
-    opt("on_failure", "ref", { placeholder: "the agent node" }),
-    opt("sensitive", "bool", { def: false, label: "mask the digits" }),
-    f("next", "ref"),
-  ],
-  branch: [f("cases", "cases"), f("default", "ref")],
-  set: [f("vars", "json"), f("next", "ref")],
-  lookup: [
-    f("url", "str"),
-    opt("method", "str", { def: "GET" }),
-    opt("timeout_ms", "num", { def: 2000 }),
-    opt("assign", "json"),
-    f("next", "ref"),
-    f("fallback", "ref"),
-  ],
-  queue: [f("queue", "str"), opt("skills", "list"), opt("prompt", "prompt"), opt("overflow", "ref")],
-  voicemail: [f("prompt", "prompt"), opt("max_s", "num", { def: 60 }), opt("goodbye", "prompt")],
-  transfer: [f("target", "str"), opt("prompt", "prompt")],
-  language: [f("language", "str"), f("next", "ref")],
-  hangup: [opt("prompt", "prompt")],
-};
+// What the drawing knows about the flow format (src/ivr/flow.rs): where a node can lead, which nodes
+// end the IVR, a starting point for a new node. (The forms' fields come from the JSON Schema: schema.js.)
+// The server's validator stays the judge.
 
 const TERMINAL = new Set(["queue", "voicemail", "transfer", "hangup"]);
 
