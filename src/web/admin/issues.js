@@ -60,7 +60,10 @@ export function renderIssues(list, flow, issues, onPick) {
       if (node !== null) button.dataset.node = node;
       const where = document.createElement("span");
       where.className = "issue-where";
-      where.textContent = [issue.node ?? node ?? "flow", issue.path].filter(Boolean).join(" · ");
+      // The path inside the node: "menu · options[0].next" rather than "menu · nodes.menu.options[0].next".
+      let path = issue.path ?? "";
+      if (node !== null && path.startsWith(`nodes.${node}`)) path = path.slice(`nodes.${node}`.length).replace(/^\./, "");
+      where.textContent = [issue.node ?? node ?? "flow", path].filter(Boolean).join(" · ");
       const message = document.createElement("span");
       message.className = "issue-message";
       message.textContent = issue.message;
