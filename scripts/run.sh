@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Build: cmake, clang, libclang-dev, pkg-config (whisper-rs). Prompts: espeak-ng (English TTS), python3-pip
+# Build: cmake, clang, libclang-dev, pkg-config (whisper-rs). Prompts: flite (English TTS), python3-pip
 # (pyopenjtalk, below).
 missing=()
-for p in cmake clang pkg-config espeak-ng; do
+for p in cmake clang pkg-config flite; do
     command -v "$p" > /dev/null || missing+=("$p")
 done
 dpkg-query -W -f='${Status}' libclang-dev 2> /dev/null | grep -q "install ok installed" || missing+=(libclang-dev)

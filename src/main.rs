@@ -27,10 +27,10 @@ enum Command {
     Models(koe::asr::cli::ModelsArgs),
     /// Transcribe a WAV file (the accuracy reference for live transcription).
     Transcribe(koe::asr::cli::TranscribeArgs),
-    /// IVR flows: `koe ivr validate FILE`.
-    Ivr(koe::ivr::cli::IvrArgs),
     /// Add accounts and set passwords (read from stdin).
     Users(koe::web::auth::UsersArgs),
+    /// IVR flows: `koe ivr validate FILE`.
+    Ivr(koe::ivr::cli::IvrArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,13 +44,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Models(args) => koe::asr::cli::models(&args, &config.asr),
         Command::Transcribe(args) => koe::asr::cli::transcribe(&args, &config.asr),
+        Command::Users(args) => koe::web::auth::users_cli(&args, &config),
         Command::Ivr(args) => {
             if !koe::ivr::cli::run(&args, &config)? {
                 std::process::exit(1);
             }
             Ok(())
         }
-        Command::Users(args) => koe::web::auth::users_cli(&args, &config),
     }
 }
 

@@ -216,7 +216,8 @@ fn users_add_reads_the_password_from_stdin() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        // koe may refuse the arguments and exit before it reads stdin: then the pipe is closed.
+        let _ = writeln!(child.stdin.take().unwrap(), "{password}");
         child.wait_with_output().unwrap()
     };
     let out = add("sue", "supervisor", "supervisor pass");
@@ -613,4 +614,65 @@ fn prompts_upload_list_download_and_publish() {
     );
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.json()["issues"][0]["node"], "welcome", "{}", r.body);
+}
+
+/// A menu that waits long enough for a silent caller to stay in it for the whole call.
+fn waiting_menu(prompt: &str) -> Value {
+    json!({
+        "id": "quick", "start": "menu", "languages": ["en"], "agent_node": "agent",
+        "nodes": {
+            "menu": {"type": "menu", "prompt": {"en": prompt}, "timeout_s": 30, "retries": 0,
+                "options": [{"key": "1", "next": "agent"}]},
+            "agent": {"type": "queue", "queue": "general"}
+        }
+    })
+}
+
+/// The call in progress keeps the version it started with; the next call, placed as soon as the
+/// publish answers, gets the new one. No restart in between.
+#[test]
+fn a_publish_reaches_the_next_call_and_spares_the_current_one() {
+    std::fs::create_dir_all(repo_path("tests/.cache")).unwrap();
+    let koe = start_with_password();
+    let admin = token(&koe, "admin", PASSWORD);
+    let publish = |flow: Value| {
+        let r = call(
+            &koe,
+            "POST",
+            "/api/ivr/flows/quick/publish",
+            Some(&admin),
+            Some(&json!({"flow": flow})),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["version"].as_i64().unwrap()
+    };
+    assert_eq!(publish(waiting_menu("Press 1 for sales.")), 1);
+
+    let first = Sipp::new("ivr_silent.xml", koe.sip_addr()).timeout(40).spawn();
+    let first_id = wait_for(Duration::from_secs(10), "the first call to be answered", || {
+        koe.calls()
+            .into_iter()
+            .find(|c| c.status == koe::store::CallStatus::Answered)
+            .map(|c| c.id)
+    });
+    assert_eq!(publish(waiting_menu("Press 1 for our new sales team.")), 2);
+    let second = Sipp::new("ivr_silent.xml", koe.sip_addr()).timeout(40).spawn();
+
+    second.wait().assert_success();
+    first.wait().assert_success();
+    let records = wait_for(Duration::from_secs(10), "both calls to be closed", || {
+        let calls = koe.calls();
+        (calls.len() == 2 && calls.iter().all(|c| c.status == koe::store::CallStatus::Ended)).then_some(calls)
+    });
+    let version_of = |id: &str| {
+        let record = records.iter().find(|c| c.id == id).unwrap();
+        let ivr = record
+            .ivr
+            .as_ref()
+            .unwrap_or_else(|| panic!("no IVR record: {record:#?}"));
+        (ivr.flow_id.clone(), ivr.version)
+    };
+    let second_id = records.iter().find(|c| c.id != first_id).unwrap().id.clone();
+    assert_eq!(version_of(&first_id), ("quick".to_string(), 1));
+    assert_eq!(version_of(&second_id), ("quick".to_string(), 2));
 }

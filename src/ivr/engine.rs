@@ -164,6 +164,11 @@ impl Ivr {
         &self.record
     }
 
+    /// The language the call starts in, when it is known before the flow says (the simulator's choice).
+    pub fn set_language(&mut self, language: &str) {
+        self.record.language = language.to_string();
+    }
+
     pub fn language(&self) -> &str {
         &self.record.language
     }

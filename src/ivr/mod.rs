@@ -11,6 +11,7 @@ pub mod prompts;
 pub mod publish;
 pub mod registry;
 pub mod schedule;
+pub mod simulate;
 pub mod validate;
 
 pub use flow::{Flow, Node, NodeId};

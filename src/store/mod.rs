@@ -50,8 +50,8 @@ pub enum StoreError {
     UnknownStatus(String),
     #[error("unknown transcript channel {0:?} in the database")]
     UnknownChannel(String),
-    #[error("unreadable stored document: {0}")]
-    Corrupt(String),
     #[error("unknown role {0:?} in the database")]
     UnknownRole(String),
+    #[error("unreadable stored document: {0}")]
+    Corrupt(String),
 }

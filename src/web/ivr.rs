@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/ivr/flows/{id}/rollback", post(rollback))
         .route("/api/ivr/flows/{id}/diff", get(diff))
         .route("/api/ivr/validate", post(validate))
+        .route("/api/ivr/simulate", post(super::simulate::handler))
         .layer(body::JSON.layer());
     let prompts = Router::new()
         .route("/api/prompts", get(prompt_names))

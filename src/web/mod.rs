@@ -13,6 +13,7 @@ mod error;
 mod events_ws;
 mod ivr;
 mod ops;
+mod simulate;
 #[cfg(test)]
 mod tests;
 
