@@ -1,10 +1,13 @@
 //! The admin's IVR editor in a real browser: headless Chromium driven over WebDriver (chromedriver)
 //! against the real koe. An admin signs in through the form, changes the welcome prompt in the node
 //! editor, breaks a menu option and sees live validation name the node, fixes it, publishes with a
-//! comment, reads the diff, rolls back, and signs out; the HTTP API confirms every step, and the
-//! browser's console must stay free of errors. Screenshots are kept under
+//! comment, walks the flow in the simulator, and a following SIP call (baresip, transcribed with
+//! Whisper) hears the new prompt; then the diff, a rollback, signing out. The HTTP API confirms every
+//! step, and the browser's console must stay free of errors. Screenshots are kept under
 //! `$CARGO_TARGET_DIR/test-artifacts/` (default `target/`).
 
+#[path = "asr_common/mod.rs"]
+mod asr_common;
 mod common;
 
 use common::*;
@@ -97,9 +100,7 @@ impl Drop for ChromeDriver {
         // The whole group: chromedriver and every Chromium process it started. (`--` before the
         // negative id: without it, kill(1) does not take it as a process group.)
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &group])
-            .status();
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
@@ -264,6 +265,24 @@ impl Api {
         assert_eq!(resp.status, 200, "GET {path}: {}", resp.body);
         resp.json()
     }
+}
+
+/// One call from baresip that listens to the first seconds (the welcome) and hangs up; what Whisper
+/// hears in what baresip received. The call's record must say it ran published version 2.
+fn call_and_transcribe(koe: &Koe) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut phone = Baresip::start(&silence(dir.path(), 30));
+    phone.dial(koe.sip_addr());
+    phone.wait_output("Call established", Duration::from_secs(10));
+    // The new welcome is about 3 s of speech; the language choice starts after it.
+    std::thread::sleep(Duration::from_secs(6));
+    phone.command("/hangup");
+    phone.wait_output("terminated", Duration::from_secs(10));
+    phone.quit();
+    let record = koe.wait_single_call_closed(Duration::from_secs(10));
+    let ivr = record.ivr.as_ref().expect("the call ran the IVR");
+    assert_eq!(ivr.version, 2, "the call got the published version: {ivr:#?}");
+    asr_common::transcribe(&phone.heard())
 }
 
 fn welcome_text(flow: &Value) -> String {
@@ -441,6 +460,61 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
             .contains(PUBLISH_COMMENT)
     );
 
+    // The simulator walks the flow in the editor: the new welcome is said first; key 1 (English)
+    // leads on through the language choice, and the graph marks the path.
+    page.click("#tab-sim").await;
+    let first = page
+        .until(
+            "the simulator's first step",
+            "const s = document.querySelector('#sim-steps .sim-step'); return s ? s.textContent : null",
+            vec![],
+        )
+        .await;
+    assert!(
+        first
+            .as_str()
+            .is_some_and(|t| t.starts_with(start.as_str()) && t.contains(NEW_WELCOME)),
+        "{first}"
+    );
+    page.type_into("#sim-input", "1").await;
+    page.click("#sim-send").await;
+    let walked = page
+        .until(
+            "the walk after key 1",
+            "const steps = [...document.querySelectorAll('#sim-steps .sim-step .link')].map(b => b.textContent);
+             return steps.length > 2 ? steps : null",
+            vec![],
+        )
+        .await;
+    let walked: Vec<String> = serde_json::from_value(walked).expect("node names");
+    let visited = page
+        .js(
+            "return [...document.querySelectorAll('#graph .node.visited')].map(g => g.dataset.node)",
+            vec![],
+        )
+        .await;
+    let visited: Vec<String> = serde_json::from_value(visited).expect("node names");
+    for node in &walked {
+        assert!(
+            visited.contains(node),
+            "{node} walked but not marked: {visited:?}"
+        );
+    }
+    assert_eq!(walked[0], start);
+    assert!(walked.contains(&menu), "{walked:?}");
+
+    // A caller now hears the new welcome: a real SIP call (baresip), transcribed with Whisper.
+    let heard = tokio::task::block_in_place(|| call_and_transcribe(&koe));
+    eprintln!("the caller heard: {heard:?}");
+    assert!(
+        heard.contains("edited in the browser"),
+        "the caller heard {heard:?}"
+    );
+    assert!(
+        !heard.contains("thank you for calling"),
+        "the old welcome: {heard:?}"
+    );
+
     // The diff of version 1 → 2: exactly the welcome text, before and after.
     page.click(r#"#versions li[data-version="2"] [data-action="diff"]"#)
         .await;
@@ -483,7 +557,10 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
             .as_array()
             .expect("versions")
             .iter()
-            .any(|v| v["version"] == 3 && v["comment"].as_str().is_some_and(|c| c.ends_with(ROLLBACK_COMMENT))
+            .any(|v| v["version"] == 3
+                && v["comment"]
+                    .as_str()
+                    .is_some_and(|c| c.ends_with(ROLLBACK_COMMENT))
                 && v["active"] == true),
         "{versions}"
     );

@@ -105,11 +105,12 @@ export class Simulator {
     const ended = this.$("sim-ended");
     ended.hidden = false;
     if (result?.ended) {
-      ended.textContent = `The IVR ends at ${result.ended.node}: ${result.ended.kind}.`;
+      const { kind, node, target } = result.ended;
+      ended.textContent = `The IVR ends at ${node}: ${kind}${target ? ` (${target})` : ""}.`;
       ended.className = "sim-ended done";
     } else {
-      const last = steps.at(-1);
-      ended.textContent = last ? `Waiting for the caller at ${last.node}.` : "Nothing happened.";
+      const waiting = result?.waiting_in ?? steps.at(-1)?.node;
+      ended.textContent = waiting ? `Waiting for the caller in ${waiting}.` : "Nothing happened.";
       ended.className = "sim-ended";
     }
     this.hooks.onPath(steps.map((s) => s.node));
@@ -143,10 +144,10 @@ export class Simulator {
       dl.textContent = vars.map(([k, v]) => `${k} = ${typeof v === "string" ? v : JSON.stringify(v)}`).join(" · ");
       li.append(dl);
     }
-    if (step.note) {
+    for (const text of step.notes ?? []) {
       const note = document.createElement("p");
       note.className = "note";
-      note.textContent = step.note;
+      note.textContent = text;
       li.append(note);
     }
     return li;
