@@ -6,6 +6,7 @@
 mod asr_common;
 mod common;
 
+use asr_common::transcribe;
 use common::*;
 use koe::store::CallRecord;
 use std::path::{Path, PathBuf};
@@ -60,42 +61,6 @@ fn path_of(record: &CallRecord) -> Vec<&str> {
 /// Events of one call type, from what the WebSocket collected.
 fn events_of<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
-}
-
-/// What Whisper hears in `wav` (the real tiny.en model, offline), lower case without punctuation.
-fn transcribe(wav: &Path) -> String {
-    asr_common::tiny_en();
-    let out = asr_common::koe(&["transcribe", &wav.display().to_string(), "--model", "tiny.en"]);
-    assert!(
-        out.status.success(),
-        "transcribe: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() || c == ' ' { c } else { ' ' })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// A silent 8 kHz WAV for baresip to send (it hangs up when its source ends).
-fn silence(dir: &Path, secs: u32) -> PathBuf {
-    let path = dir.join("silence.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for _ in 0..secs * 8000 {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
-    path
 }
 
 #[test]
