@@ -574,6 +574,28 @@ async fn admin_edits_validates_publishes_diffs_and_rolls_back_in_chromium() {
         "the editor shows the active version"
     );
 
+    // Upload a recorded prompt (a real recording of any rate): it is listed, and it plays (the CSP lets
+    // the page load its audio).
+    let recording = "/usr/share/sounds/alsa/Front_Center.wav";
+    page.type_into("#prompt-name", "front_center").await;
+    page.wait_find("#prompt-file")
+        .await
+        .send_keys(recording)
+        .await
+        .expect("choose the WAV file");
+    page.click("#prompt-form button").await;
+    page.wait_find(r#"#prompts li[data-prompt="front_center"] audio"#)
+        .await;
+    assert_eq!(api.get("/api/prompts"), json!(["front_center"]));
+    page.until(
+        "the uploaded prompt's audio to load",
+        "const a = document.querySelector('#prompts li[data-prompt=\"front_center\"] audio');
+         if (a.preload !== 'auto') { a.preload = 'auto'; a.load(); }
+         return a.readyState >= 1 ? a.duration : null",
+        vec![],
+    )
+    .await;
+
     // Sign out: the form again, and the session no longer works.
     let cookie = page
         .client

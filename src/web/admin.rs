@@ -10,10 +10,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-/// Only this origin's scripts, styles and images, no inline code, no framing, and Trusted Types so that
+/// Only this origin's scripts, styles, images and audio (the recorded prompts), no inline code, no framing, and Trusted Types so that
 /// no string can become HTML: the page builds its DOM with `createElement` and `textContent`.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; \
+    media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; \
     require-trusted-types-for 'script'; trusted-types 'none'";
 
 struct Asset {
@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("issues.js", JS),
     asset!("jsonmap.js", JS),
     asset!("model.js", JS),
+    asset!("prompts.js", JS),
     asset!("schema.js", JS),
     asset!("simulator.js", JS),
     asset!("versions.js", JS),

@@ -11,9 +11,13 @@ export class ApiError extends Error {
   }
 }
 
+/** `body`: a value sent as JSON, or a Blob (a file) sent as it is. */
 async function request(method, path, body) {
   const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    init.headers["Content-Type"] = body.type || "application/octet-stream";
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -55,4 +59,9 @@ export const api = {
   publish: (id, flow, comment) => request("POST", `${flowPath(id)}/publish`, { flow, comment }),
   rollback: (id, version, comment) => request("POST", `${flowPath(id)}/rollback`, { version, comment }),
   diff: (id, from, to) => request("GET", `${flowPath(id)}/diff?from=${from}&to=${to}`),
+  prompts: () => request("GET", "/api/prompts"),
+  uploadPrompt: (name, file) => request("PUT", promptPath(name), file),
 };
+
+/** Where a recorded prompt's audio is (for an <audio> element). */
+export const promptPath = (name) => `/api/prompts/${encodeURIComponent(name)}`;

@@ -7,6 +7,7 @@ import { renderGraph, revealNode } from "./graph.js";
 import { markFields, renderInspector } from "./inspector.js";
 import { countByNode, renderIssues, resolveIssue } from "./issues.js";
 import { locate, parseWithPositions } from "./jsonmap.js";
+import { loadPrompts, wireUpload } from "./prompts.js";
 import { loadNodeTypes } from "./schema.js";
 import { Simulator } from "./simulator.js";
 import { confirmRollback, renderDiff, renderVersions } from "./versions.js";
@@ -106,9 +107,14 @@ async function showApp(me) {
   $("app-view").hidden = false;
   $("account").hidden = false;
   $("account-name").textContent = me.user;
-  await loadFlows();
+  await Promise.all([loadFlows(), loadPrompts()]);
   if (state.flowId !== null) await loadVersions();
 }
+
+wireUpload((name) => {
+  notice(`Uploaded ${name}. Flows that use it play the new recording from their next publish.`);
+  if (state.flow && !state.syntaxError) validate();
+}, handleError);
 
 $("login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();

@@ -247,13 +247,26 @@ function promptField(ctx, owner, slot, optional) {
   const languages = [...new Set([...(flow.languages ?? []), ...Object.keys(prompt)])];
   for (const lang of languages) {
     const src = prompt[lang];
+    // Each language is a text for TTS or a recording; a button switches between the two.
+    const swap = (to, label) =>
+      h("button", {
+        type: "button",
+        class: "secondary small",
+        text: label,
+        "aria-label": `${label} (${labelOf(slot).toLowerCase()}, ${lang})`,
+        onclick: () => {
+          prompt[lang] = to;
+          ctx.commit();
+          ctx.rerender();
+        },
+      });
     if (src && typeof src === "object") {
-      const input = h("input", { value: src.wav ?? "", autocomplete: "off", "data-prompt": slot, "data-lang": lang });
+      const input = h("input", { value: src.wav ?? "", list: "wav-names", autocomplete: "off", "data-prompt": slot, "data-lang": lang });
       input.addEventListener("input", () => {
         prompt[lang] = { wav: input.value };
         ctx.commit();
       });
-      set.append(field(`${lang} — WAV prompt`, input, `${slot}.${lang}`));
+      set.append(field(`${lang} — recorded prompt`, input, `${slot}.${lang}`), swap("", "Use text"));
     } else {
       const area = h("textarea", { rows: 2, "data-prompt": slot, "data-lang": lang, lang });
       area.value = typeof src === "string" ? src : "";
@@ -262,7 +275,7 @@ function promptField(ctx, owner, slot, optional) {
         prompt[lang] = area.value;
         ctx.commit();
       });
-      set.append(field(lang, area, `${slot}.${lang}`));
+      set.append(field(lang, area, `${slot}.${lang}`), swap({ wav: "" }, "Use a recording"));
     }
   }
   if (optional) {
