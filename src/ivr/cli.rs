@@ -1,7 +1,9 @@
 //! `koe ivr validate FILE`: a flow checked as koe checks it before publishing, from the command line.
 
+use super::prompts::PromptLibrary;
 use super::validate::{Context, validate};
 use crate::config::Config;
+use crate::tts::Tts;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
@@ -49,12 +51,12 @@ fn validate_file(file: &Path, json: bool, ctx: &Context) -> anyhow::Result<bool>
     Ok(result.is_ok())
 }
 
-/// What flows may refer to on this installation: the languages whose TTS voice works here and the
-/// uploaded WAV prompts, as `koe serve` would see them.
+/// What flows may refer to on this installation, as a publish sees it: the languages whose TTS voice
+/// works here (each configured voice is probed) and the uploaded prompts in `<data dir>/prompts/`.
 pub fn context(config: &Config) -> Context {
     let data = &config.data.dir;
     Context {
-        tts_languages: crate::tts::Tts::from_config(&config.tts, data.join("tts")).languages(),
-        wav_prompts: super::prompts::PromptLibrary::new(data.join("prompts")).names(),
+        tts_languages: Tts::from_config(&config.tts, data.join("tts")).languages(),
+        wav_prompts: PromptLibrary::new(data.join("prompts")).names(),
     }
 }
