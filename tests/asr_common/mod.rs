@@ -128,3 +128,22 @@ pub fn phone_copy(wav: &Path) -> PathBuf {
     }
     out
 }
+
+/// What Whisper hears in `wav` (the real tiny.en model, offline), lower case without punctuation.
+pub fn transcribe(wav: &Path) -> String {
+    tiny_en();
+    let out = koe(&["transcribe", &wav.display().to_string(), "--model", "tiny.en"]);
+    assert!(
+        out.status.success(),
+        "transcribe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == ' ' { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -155,3 +155,20 @@ fn correlation_at(a: &[f32], b: &[f32], lag: i64) -> f64 {
         dot / (ea * eb).sqrt()
     }
 }
+
+/// A silent 8 kHz WAV for baresip to send (it hangs up when its source ends).
+pub fn silence(dir: &Path, secs: u32) -> PathBuf {
+    let path = dir.join("silence.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for _ in 0..secs * 8000 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
