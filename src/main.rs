@@ -46,6 +46,8 @@ fn main() -> anyhow::Result<()> {
         Command::Transcribe(args) => koe::asr::cli::transcribe(&args, &config.asr),
         Command::Users(args) => koe::web::auth::users_cli(&args, &config),
         Command::Ivr(args) => {
+            // Warnings (a configured TTS voice that does not work here) go to stderr.
+            init_logging();
             if !koe::ivr::cli::run(&args, &config)? {
                 std::process::exit(1);
             }

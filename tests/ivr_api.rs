@@ -15,34 +15,14 @@ const PASSWORD: &str = "correct horse battery";
 /// The message the first start logs with a generated password.
 const BOOTSTRAP_LOG: &str = "first start: created user admin with password ";
 
-/// One request with an optional bearer token and JSON body.
-fn call(koe: &Koe, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> HttpResponse {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("Content-Type", "application/json")];
-    if let Some(a) = &auth {
-        headers.push(("Authorization", a.as_str()));
-    }
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    http_request(koe.http_addr(), method, path, &headers, body.as_bytes())
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-}
-
 /// Signs in; the whole reply.
 fn login(koe: &Koe, user: &str, password: &str) -> HttpResponse {
-    call(
-        koe,
+    koe.api(
         "POST",
         "/api/login",
         None,
         Some(&json!({"user": user, "password": password})),
     )
-}
-
-/// Signs in and returns the token, asserting success.
-fn token(koe: &Koe, user: &str, password: &str) -> String {
-    let r = login(koe, user, password);
-    assert_eq!(r.status, 200, "login {user}: {}", r.body);
-    r.json()["token"].as_str().unwrap().to_string()
 }
 
 fn error(r: &HttpResponse) -> String {
@@ -60,11 +40,11 @@ fn start_with_password() -> Koe {
 fn sign_in_roles_cookie_bearer_and_logout() {
     let koe = start_with_password();
 
-    let anonymous = call(&koe, "GET", "/api/ivr/flows", None, None);
+    let anonymous = koe.api("GET", "/api/ivr/flows", None, None);
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
     assert_eq!(error(&anonymous), "sign-in required");
     assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
-    let forged = call(&koe, "GET", "/api/ivr/flows", Some("not-a-token"), None);
+    let forged = koe.api("GET", "/api/ivr/flows", Some("not-a-token"), None);
     assert_eq!(forged.status, 401);
 
     // A wrong password and an unknown user get the same answer.
@@ -95,7 +75,7 @@ fn sign_in_roles_cookie_bearer_and_logout() {
         "{cookie}"
     );
 
-    let flows = call(&koe, "GET", "/api/ivr/flows", Some(&bearer), None);
+    let flows = koe.api("GET", "/api/ivr/flows", Some(&bearer), None);
     assert_eq!((flows.status, flows.json()), (200, json!([])));
     let by_cookie = http_request(
         koe.http_addr(),
@@ -113,49 +93,50 @@ fn sign_in_roles_cookie_bearer_and_logout() {
 
     // An agent account, made by the admin: signed in, but not allowed into the IVR API.
     let agent = json!({"name": "ann", "password": "agent password", "role": "agent"});
-    let made = call(&koe, "POST", "/api/users", Some(&bearer), Some(&agent));
+    let made = koe.api("POST", "/api/users", Some(&bearer), Some(&agent));
     assert_eq!(made.status, 201, "{}", made.body);
     assert_eq!(
         (made.json()["name"].as_str(), made.json()["role"].as_str()),
         (Some("ann"), Some("agent"))
     );
-    let again = call(&koe, "POST", "/api/users", Some(&bearer), Some(&agent));
+    let again = koe.api("POST", "/api/users", Some(&bearer), Some(&agent));
     assert_eq!(again.status, 409, "{}", again.body);
     let bad_role = json!({"name": "bob", "password": "long enough", "role": "root"});
     assert_eq!(
-        call(&koe, "POST", "/api/users", Some(&bearer), Some(&bad_role)).status,
+        koe.api("POST", "/api/users", Some(&bearer), Some(&bad_role))
+            .status,
         400
     );
     let short = json!({"name": "bob", "password": "short", "role": "agent"});
-    let short = call(&koe, "POST", "/api/users", Some(&bearer), Some(&short));
+    let short = koe.api("POST", "/api/users", Some(&bearer), Some(&short));
     assert_eq!(short.status, 400);
     assert!(error(&short).contains("at least 8"), "{}", short.body);
 
-    let ann = token(&koe, "ann", "agent password");
-    let me = call(&koe, "GET", "/api/me", Some(&ann), None);
+    let ann = koe.sign_in("ann", "agent password");
+    let me = koe.api("GET", "/api/me", Some(&ann), None);
     assert_eq!(me.json()["role"], "agent");
     for (method, path) in [
         ("GET", "/api/ivr/flows"),
         ("GET", "/api/prompts"),
         ("POST", "/api/users"),
     ] {
-        let r = call(&koe, method, path, Some(&ann), Some(&agent));
+        let r = koe.api(method, path, Some(&ann), Some(&agent));
         assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
         assert!(error(&r).contains("admin role"), "{}", r.body);
     }
 
     // Logout ends the session (whichever way it was carried) and clears the cookie.
-    let out = call(&koe, "POST", "/api/logout", Some(&bearer), None);
+    let out = koe.api("POST", "/api/logout", Some(&bearer), None);
     assert_eq!(out.status, 204);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
-    assert_eq!(call(&koe, "GET", "/api/me", Some(&bearer), None).status, 401);
-    assert_eq!(call(&koe, "GET", "/api/me", Some(&ann), None).status, 200);
+    assert_eq!(koe.api("GET", "/api/me", Some(&bearer), None).status, 401);
+    assert_eq!(koe.api("GET", "/api/me", Some(&ann), None).status, 200);
 }
 
 #[test]
 fn expired_sessions_are_refused() {
     let koe = start_with_password();
-    let fresh = token(&koe, "admin", PASSWORD);
+    let fresh = koe.sign_in("admin", PASSWORD);
     // A session that ended a second ago, written where koe keeps them (koe only keeps token hashes, so
     // the test makes its own token).
     let stale = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -173,10 +154,10 @@ fn expired_sessions_are_refused() {
             .await
             .unwrap();
     });
-    let r = call(&koe, "GET", "/api/me", Some(stale), None);
+    let r = koe.api("GET", "/api/me", Some(stale), None);
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(error(&r).contains("expired"), "{}", r.body);
-    assert_eq!(call(&koe, "GET", "/api/me", Some(&fresh), None).status, 200);
+    assert_eq!(koe.api("GET", "/api/me", Some(&fresh), None).status, 200);
 }
 
 #[test]
@@ -193,14 +174,14 @@ fn random_bootstrap_password_is_logged_once_and_works() {
     assert_eq!(password.len(), 20, "{line}");
     assert!(password.chars().all(|c| c.is_ascii_alphanumeric()), "{line}");
     assert!(rest.contains("change it"), "{line}");
-    token(&koe, "admin", password);
+    koe.sign_in("admin", password);
 
     // The next start finds the account and says nothing more about it.
     koe.stop_gracefully();
     koe.wait_exit(Duration::from_secs(15));
     koe.restart();
     assert_eq!(koe.log_text().matches(BOOTSTRAP_LOG).count(), 1);
-    token(&koe, "admin", password);
+    koe.sign_in("admin", password);
 }
 
 #[test]
@@ -223,12 +204,12 @@ fn users_add_reads_the_password_from_stdin() {
     let out = add("sue", "supervisor", "supervisor pass");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("created user sue (supervisor)"));
-    let sue = token(&koe, "sue", "supervisor pass");
+    let sue = koe.sign_in("sue", "supervisor pass");
     assert_eq!(
-        call(&koe, "GET", "/api/me", Some(&sue), None).json()["role"],
+        koe.api("GET", "/api/me", Some(&sue), None).json()["role"],
         "supervisor"
     );
-    assert_eq!(call(&koe, "GET", "/api/ivr/flows", Some(&sue), None).status, 403);
+    assert_eq!(koe.api("GET", "/api/ivr/flows", Some(&sue), None).status, 403);
 
     let taken = add("sue", "admin", "another pass");
     assert!(!taken.status.success());
@@ -241,7 +222,7 @@ fn users_add_reads_the_password_from_stdin() {
 #[test]
 fn bodies_over_the_limit_get_413() {
     let koe = start_with_password();
-    let admin = token(&koe, "admin", PASSWORD);
+    let admin = koe.sign_in("admin", PASSWORD);
     let auth = format!("Bearer {admin}");
     let big = format!("{{\"id\": \"{}\"}}", "x".repeat(1 << 20));
     let r = http_request(
@@ -303,12 +284,11 @@ fn flow(welcome: &str) -> Value {
 #[test]
 fn publish_refuse_rollback_diff_and_restart() {
     let mut koe = start_with_password();
-    let admin = token(&koe, "admin", PASSWORD);
+    let admin = koe.sign_in("admin", PASSWORD);
     let t = Some(admin.as_str());
-    let publish =
-        |koe: &Koe, body: Value| call(koe, "POST", "/api/ivr/flows/support/publish", t, Some(&body));
+    let publish = |koe: &Koe, body: Value| koe.api("POST", "/api/ivr/flows/support/publish", t, Some(&body));
 
-    assert_eq!(call(&koe, "GET", "/api/ivr/flows/support", t, None).status, 404);
+    assert_eq!(koe.api("GET", "/api/ivr/flows/support", t, None).status, 404);
     let v1 = publish(&koe, json!({"flow": flow("Welcome to koe."), "comment": "first"}));
     assert_eq!(
         (v1.status, v1.json()),
@@ -349,22 +329,23 @@ fn publish_refuse_rollback_diff_and_restart() {
     assert_eq!(wrong_id.status, 422, "{}", wrong_id.body);
     assert_eq!(wrong_id.json()["issues"][0]["path"], "id");
 
-    let active = call(&koe, "GET", "/api/ivr/flows/support", t, None).json();
+    let active = koe.api("GET", "/api/ivr/flows/support", t, None).json();
     assert_eq!(active["active_version"], 2);
     assert_eq!(active["flow"], flow("Thanks for calling koe."));
 
     // Validation alone stores nothing.
-    let checked = call(&koe, "POST", "/api/ivr/validate", t, Some(&flow("Fine."))).json();
+    let checked = koe
+        .api("POST", "/api/ivr/validate", t, Some(&flow("Fine.")))
+        .json();
     assert_eq!(checked, json!({"valid": true, "issues": []}));
     let mut bad = flow("x");
     bad["nodes"]["main"]["options"][1]["next"] = json!("nowhere");
-    let checked = call(&koe, "POST", "/api/ivr/validate", t, Some(&bad)).json();
+    let checked = koe.api("POST", "/api/ivr/validate", t, Some(&bad)).json();
     assert_eq!(checked["valid"], false);
     assert!(!checked["issues"].as_array().unwrap().is_empty());
 
     // Rollback to 1 is version 3 with version 1's body.
-    let rb = call(
-        &koe,
+    let rb = koe.api(
         "POST",
         "/api/ivr/flows/support/rollback",
         t,
@@ -376,8 +357,7 @@ fn publish_refuse_rollback_diff_and_restart() {
         "{}",
         rb.body
     );
-    let missing = call(
-        &koe,
+    let missing = koe.api(
         "POST",
         "/api/ivr/flows/support/rollback",
         t,
@@ -386,14 +366,16 @@ fn publish_refuse_rollback_diff_and_restart() {
     assert_eq!(missing.status, 404, "{}", missing.body);
 
     let check_history = |koe: &Koe| {
-        let v3 = call(koe, "GET", "/api/ivr/flows/support/versions/3", t, None).json();
+        let v3 = koe
+            .api("GET", "/api/ivr/flows/support/versions/3", t, None)
+            .json();
         assert_eq!(v3["flow"], flow("Welcome to koe."));
         assert_eq!(v3["author"], "admin");
         assert_eq!(
             v3["comment"],
             "rollback to version 1: the old greeting tested better"
         );
-        let versions = call(koe, "GET", "/api/ivr/flows/support/versions", t, None).json();
+        let versions = koe.api("GET", "/api/ivr/flows/support/versions", t, None).json();
         let summary: Vec<(i64, bool, &str)> = versions
             .as_array()
             .unwrap()
@@ -414,7 +396,7 @@ fn publish_refuse_rollback_diff_and_restart() {
                 (1, false, "first")
             ]
         );
-        let flows = call(koe, "GET", "/api/ivr/flows", t, None).json();
+        let flows = koe.api("GET", "/api/ivr/flows", t, None).json();
         assert_eq!(flows.as_array().unwrap().len(), 1, "{flows}");
         assert_eq!(
             (
@@ -429,7 +411,9 @@ fn publish_refuse_rollback_diff_and_restart() {
     };
     check_history(&koe);
 
-    let d = call(&koe, "GET", "/api/ivr/flows/support/diff?from=1&to=2", t, None).json();
+    let d = koe
+        .api("GET", "/api/ivr/flows/support/diff?from=1&to=2", t, None)
+        .json();
     assert_eq!(
         d,
         json!({"from": 1, "to": 2, "changes": [{
@@ -440,18 +424,23 @@ fn publish_refuse_rollback_diff_and_restart() {
             "after": "Thanks for calling koe."
         }]})
     );
-    let same = call(&koe, "GET", "/api/ivr/flows/support/diff?from=1&to=3", t, None).json();
+    let same = koe
+        .api("GET", "/api/ivr/flows/support/diff?from=1&to=3", t, None)
+        .json();
     assert_eq!(same["changes"], json!([]));
     assert_eq!(
-        call(&koe, "GET", "/api/ivr/flows/support/diff?from=1", t, None).status,
+        koe.api("GET", "/api/ivr/flows/support/diff?from=1", t, None)
+            .status,
         400
     );
     assert_eq!(
-        call(&koe, "GET", "/api/ivr/flows/support/diff?from=1&to=7", t, None).status,
+        koe.api("GET", "/api/ivr/flows/support/diff?from=1&to=7", t, None)
+            .status,
         404
     );
     assert_eq!(
-        call(&koe, "GET", "/api/ivr/flows/support/versions/x", t, None).status,
+        koe.api("GET", "/api/ivr/flows/support/versions/x", t, None)
+            .status,
         400
     );
 
@@ -469,18 +458,18 @@ fn initial_flow_from_config_is_version_one() {
         ("KOE_IVR_FLOW", "ivr/support.json"),
         ("KOE_ADMIN_BOOTSTRAP_PASSWORD", PASSWORD),
     ]);
-    let admin = token(&koe, "admin", PASSWORD);
-    let flows = call(&koe, "GET", "/api/ivr/flows", Some(&admin), None).json();
+    let admin = koe.sign_in("admin", PASSWORD);
+    let flows = koe.api("GET", "/api/ivr/flows", Some(&admin), None).json();
     let id = flows[0]["id"].as_str().expect("the initial flow").to_string();
     assert_eq!(flows[0]["active_version"], 1);
-    let v1 = call(
-        &koe,
-        "GET",
-        &format!("/api/ivr/flows/{id}/versions/1"),
-        Some(&admin),
-        None,
-    )
-    .json();
+    let v1 = koe
+        .api(
+            "GET",
+            &format!("/api/ivr/flows/{id}/versions/1"),
+            Some(&admin),
+            None,
+        )
+        .json();
     assert_eq!(v1["author"], "system");
     assert_eq!(v1["comment"], "initial flow from ivr/support.json");
     let on_disk: Value =
@@ -555,7 +544,7 @@ fn wideband_wav() -> Vec<u8> {
 #[test]
 fn prompts_upload_list_download_and_publish() {
     let koe = start_with_password();
-    let admin = token(&koe, "admin", PASSWORD);
+    let admin = koe.sign_in("admin", PASSWORD);
     let auth = format!("Bearer {admin}");
     let put = |name: &str, body: &[u8]| {
         http_request(
@@ -575,11 +564,11 @@ fn prompts_upload_list_download_and_publish() {
         r.body
     );
     assert_eq!(
-        call(&koe, "GET", "/api/prompts", Some(&admin), None).json(),
+        koe.api("GET", "/api/prompts", Some(&admin), None).json(),
         json!(["greeting"])
     );
 
-    let back = call(&koe, "GET", "/api/prompts/greeting", Some(&admin), None);
+    let back = koe.api("GET", "/api/prompts/greeting", Some(&admin), None);
     assert_eq!(back.status, 200);
     assert_eq!(back.header("content-type"), Some("audio/wav"));
     let wav = hound::WavReader::new(std::io::Cursor::new(&back.bytes)).unwrap();
@@ -590,14 +579,13 @@ fn prompts_upload_list_download_and_publish() {
     assert_eq!(put("bad", b"RIFF not really").status, 400);
     assert_eq!(put("dots.in.name", &wideband_wav()).status, 400);
     assert_eq!(
-        call(&koe, "GET", "/api/prompts/nope", Some(&admin), None).status,
+        koe.api("GET", "/api/prompts/nope", Some(&admin), None).status,
         404
     );
 
     let mut f = flow("unused");
     f["nodes"]["welcome"]["prompt"]["en"] = json!({"wav": "greeting"});
-    let r = call(
-        &koe,
+    let r = koe.api(
         "POST",
         "/api/ivr/flows/support/publish",
         Some(&admin),
@@ -605,8 +593,7 @@ fn prompts_upload_list_download_and_publish() {
     );
     assert_eq!(r.status, 201, "{}", r.body);
     f["nodes"]["welcome"]["prompt"]["en"] = json!({"wav": "missing"});
-    let r = call(
-        &koe,
+    let r = koe.api(
         "POST",
         "/api/ivr/flows/support/publish",
         Some(&admin),
@@ -634,10 +621,9 @@ fn waiting_menu(prompt: &str) -> Value {
 fn a_publish_reaches_the_next_call_and_spares_the_current_one() {
     std::fs::create_dir_all(repo_path("tests/.cache")).unwrap();
     let koe = start_with_password();
-    let admin = token(&koe, "admin", PASSWORD);
+    let admin = koe.sign_in("admin", PASSWORD);
     let publish = |flow: Value| {
-        let r = call(
-            &koe,
+        let r = koe.api(
             "POST",
             "/api/ivr/flows/quick/publish",
             Some(&admin),

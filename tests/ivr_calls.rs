@@ -206,57 +206,99 @@ fn a_spoken_reason_chooses_the_menu_option() {
     );
 }
 
-#[test]
-fn silence_reaches_a_human() {
+/// One SIPp caller through the quick menu; its record and events. Whatever the caller did, they end in
+/// the agent queue, not hung up on.
+fn quick_menu_call(scenario: &str) -> (CallRecord, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let flow = quick_menu_flow(dir.path());
     let koe = Koe::start(&[("KOE_IVR_FLOW", &flow.display().to_string())]);
     let events = follow_events(koe.http_addr(), Duration::from_secs(60));
-    Sipp::new("ivr_silent.xml", koe.sip_addr())
+    Sipp::new(scenario, koe.sip_addr())
         .timeout(40)
         .run()
         .assert_success();
     let record = koe.wait_single_call_closed(Duration::from_secs(10));
     assert_eq!(path_of(&record), ["menu", "agent"]);
-    let ivr = ivr_of(&record);
-    assert_eq!(ivr.vars.get("ivr_exit").map(String::as_str), Some("no_input"));
-    assert_eq!(ivr.outcome.as_ref().map(|o| o.kind.as_str()), Some("queue"));
+    let outcome = ivr_of(&record).outcome.clone().expect("an outcome");
     assert_eq!(
-        ivr.outcome.as_ref().and_then(|o| o.target.as_deref()),
-        Some("general")
+        (outcome.kind.as_str(), outcome.target.as_deref()),
+        ("queue", Some("general"))
     );
     assert_eq!(
         record.hangup_by.as_deref(),
         Some("caller"),
-        "koe never hangs up on a silent caller"
+        "koe never hangs up on a caller it could not understand"
     );
     let events: Vec<serde_json::Value> = events.try_iter().collect();
-    assert_eq!(events_of(&events, "IvrNoInput").len(), 3, "{events:#?}");
     assert_eq!(events_of(&events, "CallQueued")[0]["queue"], "general");
+    (record, events)
+}
+
+#[test]
+fn silence_reaches_a_human() {
+    let (record, events) = quick_menu_call("ivr_silent.xml");
+    assert_eq!(
+        ivr_of(&record).vars.get("ivr_exit").map(String::as_str),
+        Some("no_input")
+    );
+    assert_eq!(events_of(&events, "IvrNoInput").len(), 3, "{events:#?}");
 }
 
 #[test]
 fn wrong_keys_reach_a_human() {
-    let dir = tempfile::tempdir().unwrap();
-    let flow = quick_menu_flow(dir.path());
-    let koe = Koe::start(&[("KOE_IVR_FLOW", &flow.display().to_string())]);
-    let events = follow_events(koe.http_addr(), Duration::from_secs(60));
-    Sipp::new("ivr_wrong_keys.xml", koe.sip_addr())
-        .timeout(40)
-        .run()
-        .assert_success();
-    let record = koe.wait_single_call_closed(Duration::from_secs(10));
-    assert_eq!(record.dtmf, "777");
-    assert_eq!(path_of(&record), ["menu", "agent"]);
+    let (record, events) = quick_menu_call("ivr_wrong_keys.xml");
+    assert_eq!(record.dtmf, "789");
     assert_eq!(
         ivr_of(&record).vars.get("ivr_exit").map(String::as_str),
         Some("no_match")
     );
-    let events: Vec<serde_json::Value> = events.try_iter().collect();
     let no_match: Vec<&str> = events_of(&events, "IvrNoMatch")
         .iter()
         .map(|e| e["input"].as_str().unwrap())
         .collect();
-    assert_eq!(no_match, ["7", "7", "7"]);
-    assert_eq!(events_of(&events, "CallQueued")[0]["queue"], "general");
+    assert_eq!(no_match, ["7", "8", "9"]);
+}
+
+#[test]
+fn a_voicemail_is_recorded_and_kept_with_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = serde_json::json!({
+        "id": "after-hours", "start": "vm", "languages": ["en"], "agent_node": "vm",
+        "nodes": {
+            "vm": {"type": "voicemail", "prompt": {"en": "Please leave a message after the tone."},
+                "max_s": 4, "goodbye": {"en": "Thank you. Goodbye."}}
+        }
+    });
+    let path = dir.path().join("vm.json");
+    std::fs::write(&path, flow.to_string()).unwrap();
+    let koe = Koe::start(&[("KOE_IVR_FLOW", &path.display().to_string())]);
+    let events = follow_events(koe.http_addr(), Duration::from_secs(60));
+    // The caller talks (jfk.wav) from the answer on and waits for koe to hang up.
+    Sipp::new("wait_for_bye.xml", koe.sip_addr())
+        .timeout(40)
+        .run()
+        .assert_success();
+    let record = koe.wait_single_call_closed(Duration::from_secs(10));
+    assert_eq!(record.hangup_by.as_deref(), Some("koe"));
+    assert_eq!(record.end_cause.as_deref(), Some("voicemail"));
+    let ivr = ivr_of(&record);
+    assert_eq!(ivr.outcome.as_ref().map(|o| o.kind.as_str()), Some("voicemail"));
+    let rel = ivr.voicemail_path.as_deref().expect("the message's path is kept");
+    let message = koe.data_dir().join(rel);
+    let spec = hound::WavReader::open(&message).expect("a WAV").spec();
+    assert_eq!((spec.channels, spec.sample_rate), (1, 8000));
+    let ms = wav_duration_ms(&message);
+    assert!((ms - 4000.0).abs() <= 100.0, "the message lasts max_s: {ms} ms");
+    // It is the caller's voice: part of the speech SIPp streamed.
+    let heard = read_channel(&message, 0);
+    let speech = read_channel(&cached_audio("jfk-8k.wav"), 0);
+    let similarity = best_correlation(&heard, &speech, 200);
+    assert!(
+        similarity >= 0.8,
+        "voicemail vs the caller's speech: {similarity:.3}"
+    );
+    let events: Vec<serde_json::Value> = events.try_iter().collect();
+    let saved = events_of(&events, "VoicemailRecorded");
+    assert_eq!(saved.len(), 1, "{events:#?}");
+    assert_eq!(saved[0]["path"], rel);
 }

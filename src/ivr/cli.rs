@@ -1,9 +1,10 @@
 //! `koe ivr validate FILE`: a flow checked as koe checks it before publishing, from the command line.
 
+use super::prompts::PromptLibrary;
 use super::validate::{Context, validate};
 use crate::config::Config;
+use crate::tts::Tts;
 use anyhow::Context as _;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
@@ -50,23 +51,12 @@ fn validate_file(file: &Path, json: bool, ctx: &Context) -> anyhow::Result<bool>
     Ok(result.is_ok())
 }
 
-/// What flows may refer to on this installation: languages with a TTS voice (`tts.voices`) and the
-/// uploaded WAV prompts in `<data dir>/prompts/`.
+/// What flows may refer to on this installation, as a publish sees it: the languages whose TTS voice
+/// works here (each configured voice is probed) and the uploaded prompts in `<data dir>/prompts/`.
 pub fn context(config: &Config) -> Context {
+    let data = &config.data.dir;
     Context {
-        tts_languages: config.tts.voices.keys().cloned().collect(),
-        wav_prompts: wav_names(&config.data.dir.join("prompts")),
+        tts_languages: Tts::from_config(&config.tts, data.join("tts")).languages(),
+        wav_prompts: PromptLibrary::new(data.join("prompts")).names(),
     }
-}
-
-/// The names (without `.wav`) of the WAV files in `dir`; none when it does not exist.
-fn wav_names(dir: &Path) -> BTreeSet<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeSet::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "wav"))
-        .filter_map(|path| path.file_stem()?.to_str().map(String::from))
-        .collect()
 }

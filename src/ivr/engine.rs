@@ -90,7 +90,7 @@ enum State {
     },
     Voicemail {
         node: NodeId,
-        phase: Recording,
+        phase: Message,
     },
     /// A terminal node's prompt is playing; then its action.
     Closing {
@@ -113,7 +113,8 @@ struct Wait {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Recording {
+/// The phases of a voicemail node.
+enum Message {
     Prompt,
     Recording { until: Duration },
     Goodbye,
@@ -284,7 +285,7 @@ impl Ivr {
             }
             State::Voicemail {
                 node,
-                phase: Recording::Recording { until },
+                phase: Message::Recording { until },
             } if t >= until => self.end_recording(node),
             State::Queued { node, next_announce } if t >= next_announce && !self.playing => {
                 self.state = State::Queued {
@@ -445,7 +446,7 @@ impl Ivr {
                 self.state = State::Collect { wait, digits };
             }
             State::Voicemail { node, phase } => match phase {
-                Recording::Prompt => {
+                Message::Prompt => {
                     let max = match self.node(&node) {
                         Some(Node::Voicemail { max_s, .. }) => secs(*max_s),
                         _ => secs(60),
@@ -453,11 +454,11 @@ impl Ivr {
                     self.actions.push(Action::StartRecording { max });
                     self.state = State::Voicemail {
                         node,
-                        phase: Recording::Recording { until: t + max },
+                        phase: Message::Recording { until: t + max },
                     };
                 }
-                Recording::Goodbye => self.hangup("voicemail"),
-                Recording::Recording { .. } => {}
+                Message::Goodbye => self.hangup("voicemail"),
+                Message::Recording { .. } => {}
             },
             State::Closing { node } => self.close(&node),
             State::Idle | State::Lookup { .. } | State::Queued { .. } | State::Done => {}
@@ -599,7 +600,7 @@ impl Ivr {
             Node::Voicemail { prompt, .. } => {
                 self.state = State::Voicemail {
                     node: id.clone(),
-                    phase: Recording::Prompt,
+                    phase: Message::Prompt,
                 };
                 self.say(&prompt, false);
                 None
@@ -716,7 +717,7 @@ impl Ivr {
                     return;
                 };
                 if m.agent && key == self.flow.agent_key {
-                    self.to_agent("agent_key");
+                    self.hand_to_agent("agent_key");
                 } else if let Some(o) = m.options.iter().find(|o| o.key == Some(key)) {
                     self.choose(o.intent.clone(), o.next.clone());
                 } else {
@@ -742,7 +743,7 @@ impl Ivr {
             }
             State::Voicemail {
                 node,
-                phase: Recording::Recording { .. },
+                phase: Message::Recording { .. },
             } if key == '#' => self.end_recording(node),
             _ => {}
         }
@@ -785,7 +786,7 @@ impl Ivr {
         {
             let phrase = phrase.to_string();
             self.spoken(&menu_node, "agent", &said, &phrase);
-            self.to_agent("agent_phrase");
+            self.hand_to_agent("agent_phrase");
             return;
         }
         let phrases = m.options.iter().enumerate().flat_map(|(i, o)| {
@@ -829,7 +830,7 @@ impl Ivr {
         self.enter(next);
     }
 
-    fn to_agent(&mut self, why: &str) {
+    fn hand_to_agent(&mut self, why: &str) {
         self.set_var("ivr_exit", why.to_string(), false);
         let agent = self.flow.agent_node.clone();
         self.enter(agent);
@@ -975,7 +976,7 @@ impl Ivr {
             Some(p) => {
                 self.state = State::Voicemail {
                     node: node.clone(),
-                    phase: Recording::Goodbye,
+                    phase: Message::Goodbye,
                 };
                 self.say(&p, false);
             }

@@ -10,7 +10,7 @@
 mod graph;
 mod nodes;
 mod parse;
-pub mod schedule;
+mod schedule;
 mod speech;
 #[cfg(test)]
 mod tests;

@@ -326,10 +326,20 @@ mod tests {
             "CallAnswered",
             "CallEnded",
             "CallHeld",
+            "CallQueued",
             "CallResumed",
             "CallStarted",
+            "CallTransferred",
             "DtmfReceived",
+            "IntentDetected",
+            "IvrEntered",
+            "IvrNoInput",
+            "IvrNoMatch",
+            "IvrPrompt",
+            "IvrVariable",
+            "LanguageChanged",
             "Transcript",
+            "VoicemailRecorded",
         ];
         assert_eq!(types.iter().map(String::as_str).collect::<Vec<_>>(), all);
     }

@@ -1,7 +1,7 @@
 //! The real `koe` binary under test: started on free ports with its own data directory, waited on until
 //! `/healthz` answers, killed when the test ends; its log is printed when the test fails.
 
-use super::net::{HttpResponse, free_port, free_port_block, http_get};
+use super::net::{HttpResponse, free_port, free_port_block, http_get, http_request};
 use super::{repo_path, wait_for};
 use koe::store::{CallRecord, CallStatus};
 use std::fs::File;
@@ -125,6 +125,32 @@ impl Koe {
         let resp = self.http(path);
         assert_eq!(resp.status, 200, "GET {path}: {}", resp.body);
         serde_json::from_str(&resp.body).unwrap_or_else(|e| panic!("GET {path}: {e}: {}", resp.body))
+    }
+
+    /// A JSON API request with an optional bearer token.
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> HttpResponse {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http_request(self.http, method, path, &headers, body.as_bytes())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Signs in as `user` and returns the session token, asserting success.
+    pub fn sign_in(&self, user: &str, password: &str) -> String {
+        let body = serde_json::json!({"user": user, "password": password});
+        let r = self.api("POST", "/api/login", None, Some(&body));
+        assert_eq!(r.status, 200, "login {user}: {}", r.body);
+        r.json()["token"].as_str().expect("a token").to_string()
     }
 
     /// Every call record, newest first.

@@ -69,14 +69,16 @@ fn prompt(flow: &Flow, ctx: &Context, slot: &str, prompt: &Prompt, found: &mut N
     }
     for (language, source) in prompt {
         let at = format!("{slot}.{language}");
-        if !flow.languages.contains(language) {
+        let listed = flow.languages.contains(language);
+        if !listed {
             found.add(&at, not_listed(flow, language));
         }
         match source {
             PromptSource::Text(text) if text.trim().is_empty() => {
                 found.add(&at, format!("the \"{language}\" text is empty"));
             }
-            PromptSource::Text(_) if !ctx.tts_languages.contains(language) => {
+            // A voice for a language the flow does not speak is beside the point.
+            PromptSource::Text(_) if listed && !ctx.tts_languages.contains(language) => {
                 let voices: Vec<&str> = ctx.tts_languages.iter().map(String::as_str).collect();
                 let voices = if voices.is_empty() {
                     "none".to_string()
