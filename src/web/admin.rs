@@ -10,8 +10,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-/// Only this origin's scripts, styles, images and audio (the recorded prompts), no inline code, no framing, and Trusted Types so that
-/// no string can become HTML: the page builds its DOM with `createElement` and `textContent`.
+/// Only this origin's scripts, styles, images and audio (the recorded prompts); no inline code, no
+/// framing; and Trusted Types, so that no string can become HTML: the page builds its DOM with
+/// `createElement` and `textContent`.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
     media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; \
     require-trusted-types-for 'script'; trusted-types 'none'";

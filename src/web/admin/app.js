@@ -166,7 +166,12 @@ async function loadFlows() {
       return li;
     }),
   );
-  if (state.flows.length === 0) list.replaceChildren(Object.assign(document.createElement("li"), { className: "muted", textContent: "No flows yet." }));
+  if (state.flows.length === 0) {
+    const none = document.createElement("li");
+    none.className = "muted";
+    none.textContent = "No flows yet.";
+    list.replaceChildren(none);
+  }
   const wanted = decodeURIComponent(location.hash.slice(1));
   if (state.flowId === null) {
     const first = state.flows.find((f) => f.id === wanted) ?? state.flows[0];

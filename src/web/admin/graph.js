@@ -192,7 +192,17 @@ export function renderGraph(container, flow, view, onSelect) {
     "aria-label": `Flow graph with ${pos.size} nodes`,
   });
   const marker = (id) =>
-    el("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse", class: id },
+    el("marker", {
+      id,
+      class: id,
+      viewBox: "0 0 10 10",
+      refX: 9,
+      refY: 5,
+      markerWidth: 9,
+      markerHeight: 9,
+      markerUnits: "userSpaceOnUse",
+      orient: "auto-start-reverse",
+    },
       el("path", { d: "M0,0 L10,5 L0,10 z" }));
   svg.append(el("defs", {}, marker("arrow"), marker("arrow-walked"), marker("arrow-bad")));
   svg.append(el("rect", { class: "graph-bg", x: 0, y: 0, width, height }));

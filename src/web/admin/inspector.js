@@ -115,7 +115,15 @@ function flowForm(ctx) {
   const name = h("input", { autocomplete: "off", placeholder: "e.g. billing_menu" });
   const type = h("select", {}, ...Object.keys(ctx.types).map((t) => h("option", { value: t, text: t })));
   const error = h("p", { class: "error", role: "alert", hidden: true });
-  const form = h("form", { class: "new-node" }, h("h3", { text: "New node" }), field("Name", name, null), field("Type", type, null), error, h("button", { type: "submit", text: "Add node" }));
+  const form = h(
+    "form",
+    { class: "new-node" },
+    h("h3", { text: "New node" }),
+    field("Name", name, null),
+    field("Type", type, null),
+    error,
+    h("button", { type: "submit", text: "Add node" }),
+  );
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const n = name.value.trim();

@@ -40,9 +40,12 @@ export function renderVersions(list, versions, viewing, actions) {
       meta.append(`${v.author ?? "?"} · `, time);
       li.append(meta);
       const buttons = h("div", "version-actions");
-      buttons.append(button("open", "Open", `Open version ${v.version} in the editor`, () => actions.open(v.version)));
-      if (v.version > 1) buttons.append(button("diff", "Diff", `Changes from version ${v.version - 1} to ${v.version}`, () => actions.diff(v.version)));
-      if (!v.active) buttons.append(button("rollback", "Roll back", `Roll back to version ${v.version}`, () => actions.rollback(v.version), "danger small"));
+      const n = v.version;
+      buttons.append(button("open", "Open", `Open version ${n} in the editor`, () => actions.open(n)));
+      if (n > 1) buttons.append(button("diff", "Diff", `Changes from version ${n - 1} to ${n}`, () => actions.diff(n)));
+      if (!v.active) {
+        buttons.append(button("rollback", "Roll back", `Roll back to version ${n}`, () => actions.rollback(n), "danger small"));
+      }
       li.append(buttons);
       return li;
     }),
