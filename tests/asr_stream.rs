@@ -166,3 +166,33 @@ async fn noise_and_silence_give_no_text() {
     let (events, finals) = stream(&engine, silence.path(), 16).await;
     assert!(events.is_empty() && finals.is_empty(), "{events:?}");
 }
+
+/// A decode whose abort flag is up stops with `Aborted` (whisper.cpp checks after the encoder), and the
+/// decoder works again once the flag is down.
+#[test]
+fn an_aborted_decode_stops_and_the_decoder_goes_on() {
+    use koe::asr::whisper::{DecodeOptions, Model, WhisperError};
+    use std::sync::atomic::Ordering;
+    let model = Model::load(&tiny_en()).expect("model");
+    let mut decoder = model.decoder().expect("decoder");
+    let pcm = koe::asr::audio::load_for_whisper(&phone_copy(&jfk_wav())).expect("jfk");
+    let opts = DecodeOptions {
+        language: "en".into(),
+        threads: 1,
+        fit_context: true,
+        strict: false,
+        single_segment: true,
+    };
+    let abort = decoder.abort_handle();
+    abort.store(true, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    match decoder.decode(&pcm, &opts) {
+        Err(WhisperError::Aborted) => {}
+        other => panic!("expected Aborted, got {other:?}"),
+    }
+    println!("aborted after {:?}", started.elapsed());
+    abort.store(false, Ordering::Relaxed);
+    let text = decoder.decode(&pcm, &opts).expect("decode").text();
+    let (errors, words) = word_errors(JFK_TEXT, &text);
+    assert!(errors * 100 / words <= 15, "{text:?}");
+}
