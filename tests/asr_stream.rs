@@ -107,17 +107,7 @@ async fn jfk_over_a_phone_line_streams_partials_and_accurate_finals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_real_utterances_are_transcribed() {
     let engine = engine();
-    let mut corpus: Vec<(std::path::PathBuf, String)> = pocketsphinx_cards();
-    for (file, text) in [
-        ("Front_Center", "front center"),
-        ("Rear_Left", "rear left"),
-        ("Side_Right", "side right"),
-    ] {
-        corpus.push((
-            Path::new("/usr/share/sounds/alsa").join(format!("{file}.wav")),
-            text.to_string(),
-        ));
-    }
+    let corpus = short_utterances();
     let (mut errors, mut words) = (0, 0);
     for (wav, reference) in &corpus {
         let (_, finals) = stream(&engine, &phone_copy(wav), 8).await;
@@ -137,7 +127,7 @@ async fn noise_and_silence_give_no_text() {
     let engine = engine();
     let (events, finals) = stream(
         &engine,
-        &phone_copy(Path::new("/usr/share/sounds/alsa/Noise.wav")),
+        &phone_copy(&alsa("Noise")),
         8,
     )
     .await;

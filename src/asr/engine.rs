@@ -290,11 +290,20 @@ fn run_job(
         }
         Err(e) => JobOutcome::Failed(e.to_string()),
     };
+    let took = started.elapsed().as_secs_f64();
+    tracing::debug!(
+        stream = item.job.stream,
+        kind,
+        audio_s = item.job.pcm.len() as f64 / 16_000.0,
+        took_s = took,
+        outcome = ?outcome,
+        "decoded"
+    );
     shared.metrics.observe(
         "koe_asr_decode_seconds",
         "Wall time of one Whisper decode, by kind",
         &[("kind", kind)],
-        started.elapsed().as_secs_f64(),
+        took,
     );
     shared.metrics.inc_by(
         "koe_asr_audio_seconds_total",
