@@ -107,17 +107,7 @@ async fn jfk_over_a_phone_line_streams_partials_and_accurate_finals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_real_utterances_are_transcribed() {
     let engine = engine();
-    let mut corpus: Vec<(std::path::PathBuf, String)> = pocketsphinx_cards();
-    for (file, text) in [
-        ("Front_Center", "front center"),
-        ("Rear_Left", "rear left"),
-        ("Side_Right", "side right"),
-    ] {
-        corpus.push((
-            Path::new("/usr/share/sounds/alsa").join(format!("{file}.wav")),
-            text.to_string(),
-        ));
-    }
+    let corpus = short_utterances();
     let (mut errors, mut words) = (0, 0);
     for (wav, reference) in &corpus {
         let (_, finals) = stream(&engine, &phone_copy(wav), 8).await;
@@ -135,12 +125,7 @@ async fn short_real_utterances_are_transcribed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn noise_and_silence_give_no_text() {
     let engine = engine();
-    let (events, finals) = stream(
-        &engine,
-        &phone_copy(Path::new("/usr/share/sounds/alsa/Noise.wav")),
-        8,
-    )
-    .await;
+    let (events, finals) = stream(&engine, &phone_copy(&alsa("Noise")), 8).await;
     let texts: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -165,4 +150,34 @@ async fn noise_and_silence_give_no_text() {
     std::fs::write(silence.path(), bytes).expect("write");
     let (events, finals) = stream(&engine, silence.path(), 16).await;
     assert!(events.is_empty() && finals.is_empty(), "{events:?}");
+}
+
+/// A decode whose abort flag is up stops with `Aborted` (whisper.cpp checks after the encoder), and the
+/// decoder works again once the flag is down.
+#[test]
+fn an_aborted_decode_stops_and_the_decoder_goes_on() {
+    use koe::asr::whisper::{DecodeOptions, Model, WhisperError};
+    use std::sync::atomic::Ordering;
+    let model = Model::load(&tiny_en()).expect("model");
+    let mut decoder = model.decoder().expect("decoder");
+    let pcm = koe::asr::audio::load_for_whisper(&phone_copy(&jfk_wav())).expect("jfk");
+    let opts = DecodeOptions {
+        language: "en".into(),
+        threads: 1,
+        fit_context: true,
+        strict: false,
+        single_segment: true,
+    };
+    let abort = decoder.abort_handle();
+    abort.store(true, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    match decoder.decode(&pcm, &opts) {
+        Err(WhisperError::Aborted) => {}
+        other => panic!("expected Aborted, got {other:?}"),
+    }
+    println!("aborted after {:?}", started.elapsed());
+    abort.store(false, Ordering::Relaxed);
+    let text = decoder.decode(&pcm, &opts).expect("decode").text();
+    let (errors, words) = word_errors(JFK_TEXT, &text);
+    assert!(errors * 100 / words <= 15, "{text:?}");
 }

@@ -6,6 +6,7 @@
 mod asr_common;
 mod common;
 
+use asr_common::follow_events;
 use asr_common::transcribe;
 use common::*;
 use koe::store::CallRecord;

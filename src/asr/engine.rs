@@ -2,14 +2,17 @@
 //! behind a bounded priority queue.
 //!
 //! Whisper is the scarce resource, so the queue has an explicit policy when demand exceeds capacity:
-//! finals are served before partials and are never dropped; a stream has at most one partial waiting
-//! (a newer one replaces it), and when the queue is full the oldest waiting partial is dropped. Callers
-//! never block: `submit` only takes a lock for a push, and the answer comes back on a oneshot channel.
+//! finals are served before partials and are never dropped, and a final never waits behind a partial:
+//! when no worker is free it aborts a running partial decode (whisper.cpp checks after the encoder
+//! and after each token). A stream has at most one partial waiting (a newer one replaces it), and when
+//! the queue is full the oldest waiting partial is dropped. Callers never block: `submit` only takes a
+//! lock for a push, and the answer comes back on a oneshot channel.
 
-use super::whisper::{DecodeOptions, Decoded, Model};
+use super::whisper::{DecodeOptions, Decoded, Model, WhisperError};
 use crate::events::TranscriptKind;
 use crate::metrics::Metrics;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -48,6 +51,8 @@ struct Queued {
 struct Queue {
     finals: VecDeque<Queued>,
     partials: VecDeque<Queued>,
+    /// What each worker is decoding (`None`: waiting for work).
+    running: Vec<Option<TranscriptKind>>,
     closed: bool,
 }
 
@@ -56,6 +61,8 @@ struct Shared {
     ready: Condvar,
     capacity: usize,
     metrics: Arc<Metrics>,
+    /// Each worker's decoder abort flag, set (under the queue lock) only while it runs a partial.
+    aborts: Mutex<Vec<Arc<AtomicBool>>>,
 }
 
 /// The local pool: `workers` threads, each owning one whisper.cpp state of the same model.
@@ -82,27 +89,54 @@ impl LocalTranscriber {
         capacity: usize,
         metrics: Arc<Metrics>,
     ) -> Result<LocalTranscriber, super::whisper::WhisperError> {
+        let workers = workers.max(1);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                running: vec![None; workers],
+                ..Queue::default()
+            }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
             metrics,
+            aborts: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::new();
-        for i in 0..workers.max(1) {
+        for i in 0..workers {
             let decoder = model.decoder()?;
+            lock(&shared.aborts).push(decoder.abort_handle());
             let shared = shared.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("asr-worker-{i}"))
-                .spawn(move || worker(shared, decoder, threads_per_decode))
-                .map_err(|e| super::whisper::WhisperError::Decode(format!("cannot start worker: {e}")))?;
+                .spawn(move || worker(shared, i, decoder, threads_per_decode))
+                .map_err(|e| WhisperError::Decode(format!("cannot start worker: {e}")))?;
             threads.push(handle);
         }
         Ok(LocalTranscriber { shared, threads })
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Shared {
+    /// With finals waiting and no worker free for them, aborts running partials (one per waiting
+    /// final); called with the queue locked.
+    fn preempt(&self, q: &Queue) {
+        let aborts = lock(&self.aborts);
+        let raised = |i: usize| aborts.get(i).is_some_and(|f| f.load(Ordering::Relaxed));
+        let partials: Vec<usize> = (0..q.running.len())
+            .filter(|&i| q.running[i] == Some(TranscriptKind::Partial))
+            .collect();
+        // Workers that will soon take a final: the idle ones and those whose partial is aborting.
+        let soon_free = q.running.iter().filter(|r| r.is_none()).count()
+            + partials.iter().filter(|&&i| raised(i)).count();
+        let wanted = q.finals.len().saturating_sub(soon_free);
+        for &i in partials.iter().filter(|&&i| !raised(i)).take(wanted) {
+            aborts[i].store(true, Ordering::Relaxed);
+        }
+    }
+
     fn publish_depth(&self, q: &Queue) {
         self.metrics
             .set(DEPTH, DEPTH_HELP, &[("kind", "final")], q.finals.len() as f64);
@@ -111,12 +145,16 @@ impl Shared {
     }
 
     fn shed(&self, dropped: Queued, why: &str) {
+        self.count_dropped(why);
+        let _ = dropped.job.reply.send(JobOutcome::Dropped);
+    }
+
+    fn count_dropped(&self, why: &str) {
         self.metrics.inc(
             "koe_asr_partials_dropped_total",
-            "Partial decodes not run, by reason",
+            "Partial decodes not run or not finished, by reason",
             &[("reason", why)],
         );
-        let _ = dropped.job.reply.send(JobOutcome::Dropped);
     }
 }
 
@@ -152,7 +190,7 @@ impl Queue {
 impl Transcriber for LocalTranscriber {
     fn submit(&self, job: Job) {
         let shared = &self.shared;
-        let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = lock(&shared.queue);
         let shed = q.push(
             Queued {
                 job,
@@ -160,6 +198,7 @@ impl Transcriber for LocalTranscriber {
             },
             shared.capacity,
         );
+        shared.preempt(&q);
         shared.publish_depth(&q);
         drop(q);
         for (item, why) in shed {
@@ -171,7 +210,7 @@ impl Transcriber for LocalTranscriber {
 
 impl Drop for LocalTranscriber {
     fn drop(&mut self) {
-        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        lock(&self.shared.queue).closed = true;
         self.shared.ready.notify_all();
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -179,64 +218,100 @@ impl Drop for LocalTranscriber {
     }
 }
 
-fn worker(shared: Arc<Shared>, mut decoder: super::whisper::Decoder, threads: usize) {
+fn worker(shared: Arc<Shared>, index: usize, mut decoder: super::whisper::Decoder, threads: usize) {
+    let abort = decoder.abort_handle();
+    let mut q = lock(&shared.queue);
     loop {
-        let item = {
-            let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                if let Some(item) = q.pop() {
-                    shared.publish_depth(&q);
-                    break item;
-                }
-                if q.closed {
-                    return;
-                }
-                q = shared.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+        let Some(item) = q.pop() else {
+            if q.closed {
+                return;
             }
+            q = shared.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+            continue;
         };
-        let kind = kind_label(item.job.kind);
-        shared.metrics.observe(
-            "koe_asr_queue_wait_seconds",
-            "Time a decode request waited for a worker (transcription lag), by kind",
-            &[("kind", kind)],
-            item.at.elapsed().as_secs_f64(),
-        );
-        let is_final = item.job.kind == TranscriptKind::Final;
-        let opts = DecodeOptions {
-            language: item.job.language.clone(),
-            threads,
-            fit_context: true,
-            strict: is_final,
-            single_segment: true,
-        };
-        let started = Instant::now();
-        let outcome = match decoder.decode(&item.job.pcm, &opts) {
-            Ok(d) => {
-                if d.retried {
-                    shared.metrics.inc(
-                        "koe_asr_context_retries_total",
-                        "Decodes retried with the full context after a repetition loop",
-                        &[("kind", kind)],
-                    );
-                }
-                JobOutcome::Done(d)
-            }
-            Err(e) => JobOutcome::Failed(e.to_string()),
-        };
-        shared.metrics.observe(
-            "koe_asr_decode_seconds",
-            "Wall time of one Whisper decode, by kind",
-            &[("kind", kind)],
-            started.elapsed().as_secs_f64(),
-        );
-        shared.metrics.inc_by(
-            "koe_asr_audio_seconds_total",
-            "Seconds of audio decoded, by kind",
-            &[("kind", kind)],
-            item.job.pcm.len() as f64 / 16_000.0,
-        );
-        let _ = item.job.reply.send(outcome);
+        // Cleared under the lock that `preempt` sets it under: a flag meant for the last job cannot
+        // abort this one.
+        abort.store(false, Ordering::Relaxed);
+        q.running[index] = Some(item.job.kind);
+        shared.publish_depth(&q);
+        drop(q);
+        let reply = run_job(&shared, &mut decoder, item, threads);
+        q = lock(&shared.queue);
+        q.running[index] = None;
+        // Sent after `running` is cleared, so that a final this answer prompts sees the worker free.
+        let _ = reply();
     }
+}
+
+/// Decodes one job and returns the sending of its outcome.
+fn run_job(
+    shared: &Shared,
+    decoder: &mut super::whisper::Decoder,
+    item: Queued,
+    threads: usize,
+) -> impl FnOnce() -> Result<(), JobOutcome> {
+    let kind = kind_label(item.job.kind);
+    shared.metrics.observe(
+        "koe_asr_queue_wait_seconds",
+        "Time a decode request waited for a worker (transcription lag), by kind",
+        &[("kind", kind)],
+        item.at.elapsed().as_secs_f64(),
+    );
+    let is_final = item.job.kind == TranscriptKind::Final;
+    let opts = DecodeOptions {
+        language: item.job.language.clone(),
+        threads,
+        fit_context: true,
+        strict: is_final,
+        single_segment: true,
+    };
+    let started = Instant::now();
+    let outcome = match decoder.decode(&item.job.pcm, &opts) {
+        Ok(d) => {
+            if d.retried {
+                shared.metrics.inc(
+                    "koe_asr_context_retries_total",
+                    "Decodes run again with twice the context after a repetition loop",
+                    &[("kind", kind)],
+                );
+            }
+            if d.trimmed {
+                shared.metrics.inc(
+                    "koe_asr_loops_cut_total",
+                    "Decodes that kept looping and were cut where the loop starts",
+                    &[("kind", kind)],
+                );
+            }
+            JobOutcome::Done(d)
+        }
+        Err(WhisperError::Aborted) => {
+            shared.count_dropped("preempted");
+            JobOutcome::Dropped
+        }
+        Err(e) => JobOutcome::Failed(e.to_string()),
+    };
+    let took = started.elapsed().as_secs_f64();
+    tracing::debug!(
+        stream = item.job.stream,
+        kind,
+        audio_s = item.job.pcm.len() as f64 / 16_000.0,
+        took_s = took,
+        outcome = ?outcome,
+        "decoded"
+    );
+    shared.metrics.observe(
+        "koe_asr_decode_seconds",
+        "Wall time of one Whisper decode, by kind",
+        &[("kind", kind)],
+        took,
+    );
+    shared.metrics.inc_by(
+        "koe_asr_audio_seconds_total",
+        "Seconds of audio decoded, by kind",
+        &[("kind", kind)],
+        item.job.pcm.len() as f64 / 16_000.0,
+    );
+    move || item.job.reply.send(outcome)
 }
 
 #[cfg(test)]
@@ -314,5 +389,53 @@ mod tests {
         let shed = q.push(p, 1);
         assert_eq!((shed[0].0.job.stream, shed[0].1), (2, "queue_full"));
         assert_eq!(q.finals.len(), 1);
+    }
+
+    #[test]
+    fn a_final_with_no_free_worker_aborts_one_running_partial() {
+        let flags: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
+        let shared = Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            capacity: 8,
+            metrics: Arc::new(Metrics::new()),
+            aborts: Mutex::new(flags.clone()),
+        };
+        let raised = || {
+            flags
+                .iter()
+                .map(|f| f.load(Ordering::Relaxed))
+                .collect::<Vec<_>>()
+        };
+        use TranscriptKind::{Final, Partial};
+        let mut q = Queue {
+            running: vec![Some(Final), Some(Partial), None],
+            ..Queue::default()
+        };
+        let (f1, _r1) = job(1, Final);
+        q.push(f1, 8);
+        shared.preempt(&q);
+        assert_eq!(raised(), [false, false, false], "a worker is free for it");
+        q.running[2] = Some(Partial);
+        shared.preempt(&q);
+        assert_eq!(
+            raised(),
+            [false, true, false],
+            "one partial aborted for one final"
+        );
+        shared.preempt(&q);
+        assert_eq!(
+            raised(),
+            [false, true, false],
+            "not a second one for the same final"
+        );
+        let (f2, _r2) = job(2, Final);
+        q.push(f2, 8);
+        shared.preempt(&q);
+        assert_eq!(raised(), [false, true, true]);
+        let (f3, _r3) = job(3, Final);
+        q.push(f3, 8);
+        shared.preempt(&q);
+        assert_eq!(raised(), [false, true, true], "finals are never aborted");
     }
 }

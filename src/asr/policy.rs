@@ -8,6 +8,11 @@
 //! `partial_every_ms` (one in flight at a time); LocalAgreement-2 commits the longest common prefix of
 //! the last two hypotheses, so committed words never change and only the tail of a partial flickers.
 //! When it ends, one stricter final decode of the whole utterance gives its final text.
+//!
+//! The final decode starts early: once the caller has been silent for the trailing tail kept with
+//! each utterance, the audio a final would decode is complete, so it is requested then, while the
+//! policy waits for the rest of `end_silence_ms` to confirm the end. If the caller talks on, the
+//! answer is not wasted: it serves as one more hypothesis for LocalAgreement.
 
 use super::guard;
 use crate::events::TranscriptKind;
@@ -20,6 +25,8 @@ pub struct PolicyConfig {
     pub partial_every_ms: u64,
     /// Audio kept from before the voice onset.
     pub pre_roll_ms: u64,
+    /// Audio kept after the last voice; also when the early final decode starts.
+    pub tail_ms: u64,
     /// Utterances with less voiced audio than this are dropped undecoded (clicks, coughs).
     pub min_voice_ms: u64,
     /// RMS of the voiced frames below which an utterance is not decoded (line noise the VAD let pass).
@@ -34,6 +41,7 @@ impl Default for PolicyConfig {
             max_utterance_ms: 15_000,
             partial_every_ms: 700,
             pre_roll_ms: 200,
+            tail_ms: 200,
             min_voice_ms: 250,
             energy_floor: 0.003,
         }
@@ -57,6 +65,14 @@ pub enum Action {
     },
 }
 
+/// A final decode requested while the utterance may still go on.
+struct Early {
+    /// Samples it covers (from the utterance's start).
+    samples: usize,
+    /// Its answer, once back (`Some(None)`: it failed or was dropped).
+    answer: Option<Option<String>>,
+}
+
 struct Utterance {
     id: u64,
     start_sample: u64,
@@ -66,7 +82,11 @@ struct Utterance {
     voiced_energy: f64,
     last_partial_request: u64,
     partial_in_flight: bool,
+    /// The early final for the current pause; cleared when the caller talks on.
+    early: Option<Early>,
     previous_hypothesis: Vec<String>,
+    /// Samples the previous hypothesis covers: an older answer arriving late is not used.
+    hypothesis_samples: usize,
     committed: Vec<String>,
 }
 
@@ -80,6 +100,8 @@ impl Utterance {
 /// Ended utterances waiting for their final decode.
 struct Pending {
     id: u64,
+    /// Samples the final decode covers, to tell its answer from an older early one.
+    samples: usize,
     /// Partials were emitted, so even an empty final must be sent to clear them.
     shown_partial: bool,
     start_ms: u64,
@@ -116,6 +138,17 @@ impl Policy {
         ms * u64::from(self.cfg.sample_rate) / 1000
     }
 
+    /// Whether `u` holds enough real voice to be decoded at all.
+    fn worth_decoding(&self, u: &Utterance) -> bool {
+        u.voiced_samples >= self.samples(self.cfg.min_voice_ms) && u.rms() >= self.cfg.energy_floor
+    }
+
+    /// Samples of `u` a final decodes: up to a short tail after the last voice (more silence only
+    /// costs decode time).
+    fn final_len(&self, u: &Utterance) -> usize {
+        ((u.last_voice_sample + self.samples(self.cfg.tail_ms)).min(self.now) - u.start_sample) as usize
+    }
+
     /// Feeds one frame and whether the VAD heard voice in it.
     pub fn on_frame(&mut self, frame: &[f32], voice: bool, out: &mut Vec<Action>) {
         let frame_start = self.now;
@@ -140,17 +173,20 @@ impl Policy {
                 voiced_energy: 0.0,
                 last_partial_request: self.now,
                 partial_in_flight: false,
+                early: None,
                 previous_hypothesis: Vec::new(),
+                hypothesis_samples: 0,
                 committed: Vec::new(),
             });
             self.next_id += 1;
         }
         let now = self.now;
         let floor = self.cfg.energy_floor;
-        let (end_silence, max_len, every) = (
+        let (end_silence, max_len, every, tail) = (
             self.samples(self.cfg.end_silence_ms),
             self.samples(self.cfg.max_utterance_ms),
             self.samples(self.cfg.partial_every_ms),
+            self.samples(self.cfg.tail_ms),
         );
         let Some(u) = self.current.as_mut() else { return };
         u.pcm.extend_from_slice(frame);
@@ -158,8 +194,11 @@ impl Policy {
             u.last_voice_sample = now;
             u.voiced_samples += frame.len() as u64;
             u.voiced_energy += frame.iter().map(|s| f64::from(s * s)).sum::<f64>();
+            // The caller talks on: an early final no longer covers the utterance.
+            u.early = None;
         }
-        if now - u.last_voice_sample >= end_silence || now - u.start_sample >= max_len {
+        let silent = now - u.last_voice_sample;
+        if silent >= end_silence || now - u.start_sample >= max_len {
             self.end_utterance(out);
         } else if voice && !u.partial_in_flight && now - u.last_partial_request >= every && u.rms() >= floor {
             u.partial_in_flight = true;
@@ -169,34 +208,60 @@ impl Policy {
                 kind: TranscriptKind::Partial,
                 pcm: u.pcm.clone(),
             });
+        } else if silent >= tail && u.early.is_none() {
+            let Some(u) = self.current.as_ref().filter(|u| self.worth_decoding(u)) else {
+                return;
+            };
+            let samples = self.final_len(u);
+            let (id, pcm) = (u.id, u.pcm[..samples].to_vec());
+            if let Some(u) = self.current.as_mut() {
+                u.early = Some(Early {
+                    samples,
+                    answer: None,
+                });
+            }
+            out.push(Action::Decode {
+                utterance_id: id,
+                kind: TranscriptKind::Final,
+                pcm,
+            });
         }
     }
 
-    /// Closes the current utterance: a final decode if it held enough real voice, else nothing.
+    /// Closes the current utterance: its final (from the early decode when that covers it), or nothing
+    /// if it held too little real voice.
     fn end_utterance(&mut self, out: &mut Vec<Action>) {
         let Some(mut u) = self.current.take() else { return };
-        if u.voiced_samples < self.samples(self.cfg.min_voice_ms) || u.rms() < self.cfg.energy_floor {
+        if !self.worth_decoding(&u) {
             if !u.committed.is_empty() || !u.previous_hypothesis.is_empty() {
                 // Partials were shown for it: clear them with an empty final.
                 out.push(self.emit_final(u.id, String::new(), u.start_sample, u.last_voice_sample));
             }
             return;
         }
-        // Trailing silence beyond a short tail only costs decode time.
-        let tail = self.samples(200);
-        let keep = (u.last_voice_sample + tail).min(self.now) - u.start_sample;
-        u.pcm.truncate(keep as usize);
-        self.pending.push(Pending {
+        let samples = self.final_len(&u);
+        let pending = Pending {
             id: u.id,
+            samples,
             shown_partial: !u.previous_hypothesis.is_empty(),
             start_ms: self.ms(u.start_sample),
             end_ms: self.ms(u.last_voice_sample),
-        });
-        out.push(Action::Decode {
-            utterance_id: u.id,
-            kind: TranscriptKind::Final,
-            pcm: u.pcm,
-        });
+        };
+        match u.early.take().filter(|e| e.samples == samples) {
+            Some(Early {
+                answer: Some(text), ..
+            }) => Self::finish_pending(&pending, text.as_deref(), out),
+            Some(Early { answer: None, .. }) => self.pending.push(pending),
+            None => {
+                u.pcm.truncate(samples);
+                self.pending.push(pending);
+                out.push(Action::Decode {
+                    utterance_id: u.id,
+                    kind: TranscriptKind::Final,
+                    pcm: u.pcm,
+                });
+            }
+        }
     }
 
     fn emit_final(&self, id: u64, text: String, start: u64, end: u64) -> Action {
@@ -209,6 +274,21 @@ impl Policy {
         }
     }
 
+    /// The final of an ended utterance from its decoded text.
+    fn finish_pending(p: &Pending, text: Option<&str>, out: &mut Vec<Action>) {
+        let text = text.and_then(guard::clean).unwrap_or_default();
+        if text.is_empty() && !p.shown_partial {
+            return;
+        }
+        out.push(Action::Emit {
+            utterance_id: p.id,
+            kind: TranscriptKind::Final,
+            text,
+            start_ms: p.start_ms,
+            end_ms: p.end_ms,
+        });
+    }
+
     /// The end of the call: the utterance in progress is finalised.
     pub fn finish(&mut self, out: &mut Vec<Action>) {
         self.end_utterance(out);
@@ -219,61 +299,65 @@ impl Policy {
         !self.pending.is_empty()
     }
 
-    /// A decode's text (`None`: it failed or was dropped).
+    /// The text of a decode of the first `samples` of utterance `utterance_id` (`None`: it failed or
+    /// was dropped).
     pub fn on_result(
         &mut self,
         utterance_id: u64,
         kind: TranscriptKind,
+        samples: usize,
         text: Option<&str>,
         out: &mut Vec<Action>,
     ) {
+        if kind == TranscriptKind::Final
+            && let Some(pos) = self
+                .pending
+                .iter()
+                .position(|p| p.id == utterance_id && p.samples == samples)
+        {
+            let p = self.pending.remove(pos);
+            Self::finish_pending(&p, text, out);
+            return;
+        }
+        let rate = u64::from(self.cfg.sample_rate);
+        let Some(u) = self.current.as_mut().filter(|u| u.id == utterance_id) else {
+            return;
+        };
         match kind {
+            TranscriptKind::Partial => u.partial_in_flight = false,
             TranscriptKind::Final => {
-                let Some(pos) = self.pending.iter().position(|p| p.id == utterance_id) else {
-                    return;
-                };
-                let p = self.pending.remove(pos);
-                let text = text.and_then(guard::clean).unwrap_or_default();
-                if text.is_empty() && !p.shown_partial {
+                if let Some(e) = u.early.as_mut().filter(|e| e.samples == samples) {
+                    // Kept for when the silence is confirmed as the end.
+                    e.answer = Some(text.map(str::to_string));
                     return;
                 }
-                out.push(Action::Emit {
-                    utterance_id,
-                    kind,
-                    text,
-                    start_ms: p.start_ms,
-                    end_ms: p.end_ms,
-                });
-            }
-            TranscriptKind::Partial => {
-                let rate = u64::from(self.cfg.sample_rate);
-                let Some(u) = self.current.as_mut().filter(|u| u.id == utterance_id) else {
-                    return;
-                };
-                u.partial_in_flight = false;
-                let Some(text) = text.and_then(guard::clean) else {
-                    return;
-                };
-                let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
-                let agreed = common_prefix(&u.previous_hypothesis, &words);
-                if agreed > u.committed.len() {
-                    u.committed = words[..agreed].to_vec();
-                }
-                let mut shown = u.committed.clone();
-                if words.len() > u.committed.len() && words_agree(&words[..u.committed.len()], &u.committed) {
-                    shown.extend_from_slice(&words[u.committed.len()..]);
-                }
-                u.previous_hypothesis = words;
-                // A partial covers the audio up to its request (one is in flight at a time).
-                out.push(Action::Emit {
-                    utterance_id,
-                    kind,
-                    text: shown.join(" "),
-                    start_ms: u.start_sample * 1000 / rate,
-                    end_ms: u.last_partial_request * 1000 / rate,
-                });
+                // An early final the caller talked over: one more hypothesis, below.
             }
         }
+        if samples <= u.hypothesis_samples {
+            return;
+        }
+        let Some(text) = text.and_then(guard::clean) else {
+            return;
+        };
+        let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        let agreed = common_prefix(&u.previous_hypothesis, &words);
+        if agreed > u.committed.len() {
+            u.committed = words[..agreed].to_vec();
+        }
+        let mut shown = u.committed.clone();
+        if words.len() > u.committed.len() && words_agree(&words[..u.committed.len()], &u.committed) {
+            shown.extend_from_slice(&words[u.committed.len()..]);
+        }
+        u.previous_hypothesis = words;
+        u.hypothesis_samples = samples;
+        out.push(Action::Emit {
+            utterance_id,
+            kind: TranscriptKind::Partial,
+            text: shown.join(" "),
+            start_ms: u.start_sample * 1000 / rate,
+            end_ms: (u.start_sample + samples as u64) * 1000 / rate,
+        });
     }
 }
 
@@ -340,45 +424,60 @@ mod tests {
             .collect()
     }
 
+    /// The samples of the only decode requested in `a`.
+    fn only_decode(a: &[Action], kind: TranscriptKind) -> usize {
+        match &decodes(a)[..] {
+            [(_, k, samples)] if *k == kind => *samples,
+            other => panic!("expected one {kind:?} decode, got {other:?}"),
+        }
+    }
+
     #[test]
     fn partials_follow_local_agreement_and_the_final_ends_the_utterance() {
         let mut p = Policy::new(PolicyConfig::default());
         assert!(feed(&mut p, 1000, false).is_empty());
-        let a = feed(&mut p, 800, true);
-        assert_eq!(
-            decodes(&a).len(),
-            1,
-            "one partial requested after ~700 ms of speech"
-        );
+        // One partial requested after ~700 ms of speech.
+        let n = only_decode(&feed(&mut p, 800, true), Partial);
         let mut out = Vec::new();
-        p.on_result(1, Partial, Some(" And so my fellow"), &mut out);
+        p.on_result(1, Partial, n, Some(" And so my fellow"), &mut out);
         assert_eq!(emitted(&out), vec![(Partial, "And so my fellow".into())]);
-        let a = feed(&mut p, 800, true);
-        assert_eq!(decodes(&a).len(), 1);
+        let n = only_decode(&feed(&mut p, 800, true), Partial);
         let mut out = Vec::new();
-        p.on_result(1, Partial, Some(" And so, my fellow Americans ask"), &mut out);
+        p.on_result(1, Partial, n, Some(" And so, my fellow Americans ask"), &mut out);
         // "And so my fellow" is now agreed by two hypotheses (punctuation aside) and is committed.
         assert_eq!(
             emitted(&out),
             vec![(Partial, "And so, my fellow Americans ask".into())]
         );
-        let a = feed(&mut p, 800, true);
-        assert_eq!(decodes(&a).len(), 1);
+        let n = only_decode(&feed(&mut p, 800, true), Partial);
         let mut out = Vec::new();
         // A hypothesis that rewrites the committed words cannot take them back.
-        p.on_result(1, Partial, Some(" In so my fellow Americans, ask not"), &mut out);
+        p.on_result(
+            1,
+            Partial,
+            n,
+            Some(" In so my fellow Americans, ask not"),
+            &mut out,
+        );
         assert_eq!(emitted(&out), vec![(Partial, "And so, my fellow".into())]);
-        // 600 ms of silence ends it: a final decode of the utterance, trimmed to 200 ms after the voice.
-        let a = feed(&mut p, 600, false);
-        let d = decodes(&a);
-        assert_eq!(d.len(), 1);
-        assert_eq!((d[0].0, d[0].1), (1, Final));
+        // 600 ms of silence ends it. The final decode, trimmed to 200 ms after the voice, is requested
+        // once those 200 ms are there; the end itself waits for 500 ms of silence.
+        let a = feed(&mut p, 208, false);
+        let n = only_decode(&a, Final);
+        assert!(!p.awaiting_finals(), "not ended yet");
+        assert!(decodes(&feed(&mut p, 400, false)).is_empty(), "no second decode");
         assert!(p.awaiting_finals());
         // Pre-roll 200 ms + 2400 ms voice (rounded to frames) + 200 ms tail.
-        let secs = d[0].2 as f64 / 16_000.0;
+        let secs = n as f64 / 16_000.0;
         assert!((2.7..2.9).contains(&secs), "{secs}");
         let mut out = Vec::new();
-        p.on_result(1, Final, Some(" And so, my fellow Americans, ask not."), &mut out);
+        p.on_result(
+            1,
+            Final,
+            n,
+            Some(" And so, my fellow Americans, ask not."),
+            &mut out,
+        );
         match &out[..] {
             [
                 Action::Emit {
@@ -398,17 +497,61 @@ mod tests {
         assert!(!p.awaiting_finals());
         // A late partial for a finished utterance is ignored.
         let mut out = Vec::new();
-        p.on_result(1, Partial, Some("stale"), &mut out);
+        p.on_result(1, Partial, n, Some("stale"), &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_early_final_back_before_the_end_is_emitted_at_the_end() {
+        let mut p = Policy::new(PolicyConfig::default());
+        feed(&mut p, 1500, true);
+        let n = only_decode(&feed(&mut p, 208, false), Final);
+        let mut out = Vec::new();
+        p.on_result(1, Final, n, Some(" Rear left."), &mut out);
+        assert!(out.is_empty(), "held until the silence is confirmed");
+        let a = feed(&mut p, 400, false);
+        assert!(decodes(&a).is_empty());
+        assert_eq!(emitted(&a), vec![(Final, "Rear left.".into())]);
+        assert!(!p.awaiting_finals());
+    }
+
+    #[test]
+    fn an_early_final_the_caller_talks_over_is_a_hypothesis_and_the_end_decodes_again() {
+        let mut p = Policy::new(PolicyConfig::default());
+        feed(&mut p, 1000, true);
+        let early = only_decode(&feed(&mut p, 300, false), Final);
+        // The caller goes on before 500 ms of silence: the utterance continues.
+        let a = feed(&mut p, 600, true);
+        assert!(decodes(&a).iter().all(|d| d.1 == Partial));
+        let mut out = Vec::new();
+        p.on_result(1, Final, early, Some(" Eight of spades"), &mut out);
+        assert_eq!(emitted(&out), vec![(Partial, "Eight of spades".into())]);
+        // The next pause asks for a final of the whole utterance.
+        let a = feed(&mut p, 600, false);
+        let whole = only_decode(&a, Final);
+        assert!(whole > early);
+        let mut out = Vec::new();
+        p.on_result(1, Final, early, Some(" Eight of spades"), &mut out);
+        assert!(out.is_empty(), "an answer for older audio is not the final");
+        p.on_result(
+            1,
+            Final,
+            whole,
+            Some(" Eight of spades, four of clubs."),
+            &mut out,
+        );
+        assert_eq!(
+            emitted(&out),
+            vec![(Final, "Eight of spades, four of clubs.".into())]
+        );
     }
 
     #[test]
     fn only_one_partial_in_flight_per_stream() {
         let mut p = Policy::new(PolicyConfig::default());
-        let a = feed(&mut p, 3000, true);
-        assert_eq!(decodes(&a).len(), 1, "no new partial until the first one answers");
+        let n = only_decode(&feed(&mut p, 3000, true), Partial);
         let mut out = Vec::new();
-        p.on_result(1, Partial, None, &mut out);
+        p.on_result(1, Partial, n, None, &mut out);
         assert!(out.is_empty(), "a dropped partial emits nothing");
         assert_eq!(decodes(&feed(&mut p, 800, true)).len(), 1);
     }
@@ -446,13 +589,12 @@ mod tests {
     fn hallucinated_finals_become_empty() {
         let mut p = Policy::new(PolicyConfig::default());
         let a = feed(&mut p, 1500, true);
+        let n = decodes(&a)[0].2;
         let mut out = Vec::new();
-        p.on_result(1, Partial, Some(" Thank you"), &mut out);
-        let a2 = feed(&mut p, 600, false);
-        assert_eq!(decodes(&a2)[0].0, 1);
-        assert!(!a.is_empty());
+        p.on_result(1, Partial, n, Some(" Thank you"), &mut out);
+        let n = only_decode(&feed(&mut p, 600, false), Final);
         let mut out = Vec::new();
-        p.on_result(1, Final, Some(" Thank you for watching!"), &mut out);
+        p.on_result(1, Final, n, Some(" Thank you for watching!"), &mut out);
         assert_eq!(
             emitted(&out),
             vec![(Final, String::new())],
@@ -460,9 +602,9 @@ mod tests {
         );
         // Without partials shown, a hallucinated final emits nothing at all.
         feed(&mut p, 1500, true);
-        feed(&mut p, 600, false);
+        let n = only_decode(&feed(&mut p, 600, false), Final);
         let mut out = Vec::new();
-        p.on_result(2, Final, Some("[BLANK_AUDIO]"), &mut out);
+        p.on_result(2, Final, n, Some("[BLANK_AUDIO]"), &mut out);
         assert!(out.is_empty());
     }
 }

@@ -67,9 +67,9 @@ impl AsrStream {
     }
 }
 
-type InFlight = FuturesUnordered<
-    std::pin::Pin<Box<dyn std::future::Future<Output = (u64, TranscriptKind, Option<String>)> + Send>>,
->;
+/// A decode's answer: utterance, kind, samples decoded, text.
+type Answer = (u64, TranscriptKind, usize, Option<String>);
+type InFlight = FuturesUnordered<std::pin::Pin<Box<dyn std::future::Future<Output = Answer> + Send>>>;
 
 async fn run(
     transcriber: Arc<dyn Transcriber>,
@@ -104,8 +104,8 @@ async fn run(
                     let whole = pcm16.len() / VAD_FRAME * VAD_FRAME;
                     for frame in pcm16[..whole].chunks_exact(VAD_FRAME) {
                         // The resampler can overshoot full scale slightly; earshot insists on [-1, 1].
-                    let clamped: Vec<f32> = frame.iter().map(|s| s.clamp(-1.0, 1.0)).collect();
-                    let voice = vad.predict_f32(&clamped) >= VAD_THRESHOLD;
+                        let clamped: Vec<f32> = frame.iter().map(|s| s.clamp(-1.0, 1.0)).collect();
+                        let voice = vad.predict_f32(&clamped) >= VAD_THRESHOLD;
                         policy.on_frame(frame, voice, &mut actions);
                     }
                     pcm16.drain(..whole);
@@ -115,8 +115,8 @@ async fn run(
                     open = false;
                 }
             },
-            Some((id, kind, text)) = inflight.next(), if !inflight.is_empty() => {
-                policy.on_result(id, kind, text.as_deref(), &mut actions);
+            Some((id, kind, samples, text)) = inflight.next(), if !inflight.is_empty() => {
+                policy.on_result(id, kind, samples, text.as_deref(), &mut actions);
             }
         }
         for action in actions.drain(..) {
@@ -139,6 +139,7 @@ fn perform(
             pcm,
         } => {
             let (reply, answer) = oneshot::channel();
+            let samples = pcm.len();
             transcriber.submit(Job {
                 stream,
                 kind,
@@ -157,7 +158,7 @@ fn perform(
                     }
                     Err(_) => None,
                 };
-                (utterance_id, kind, text)
+                (utterance_id, kind, samples, text)
             }));
         }
         Action::Emit {

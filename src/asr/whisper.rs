@@ -1,12 +1,15 @@
 //! The one place koe talks to whisper.cpp (through whisper-rs): load a verified model, decode a buffer.
 //!
 //! `decode` applies the guards every caller needs: a fitted encoder context (`audio_ctx`) for short
-//! buffers, a token cap, and a retry with the full 30 s context when the fitted one makes the decoder
-//! loop; segments whisper itself judges to be no speech are dropped.
+//! buffers, a token cap proportional to the audio, and, when the fitted context makes the decoder loop,
+//! one retry with twice the context (finals) and then the loop cut off; segments whisper itself judges
+//! to be no speech are dropped. A decode can be aborted from another thread (`Decoder::abort_handle`).
 
 use super::ggml::{self, GgmlError, ModelInfo};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +22,10 @@ pub enum WhisperError {
     EnglishOnly { lang: String, model: String },
     #[error("whisper.cpp failed: {0}")]
     Decode(String),
+    #[error("whisper has no language {0:?}")]
+    UnknownLanguage(String),
+    #[error("decode aborted")]
+    Aborted,
 }
 
 /// A loaded model; cheap to share, one `Decoder` per concurrent decode.
@@ -54,6 +61,8 @@ impl Model {
             state,
             multilingual: self.info.multilingual(),
             model: self.name.clone(),
+            params: HashMap::new(),
+            abort: Arc::new(AtomicBool::new(false)),
         })
     }
 }
@@ -82,11 +91,14 @@ pub struct Segment {
     pub avg_logprob: f32,
 }
 
-/// What one decode produced, and whether it needed the full-context retry.
+/// What one decode produced, and how hard it was to get.
 #[derive(Debug, Clone, Default)]
 pub struct Decoded {
     pub segments: Vec<Segment>,
+    /// The fitted context looped and the decode was run again with a wider one.
     pub retried: bool,
+    /// Every context tried looped; the text is cut where the loop starts.
+    pub trimmed: bool,
 }
 
 impl Decoded {
@@ -106,6 +118,11 @@ pub struct Decoder {
     state: WhisperState,
     multilingual: bool,
     model: String,
+    /// Parameters per language with the abort callback installed, cloned for each decode: whisper-rs
+    /// leaks the closure of `set_abort_callback_safe` and the string of `set_language` on every call,
+    /// so they are set once per decoder and language.
+    params: HashMap<String, FullParams<'static, 'static>>,
+    abort: Arc<AtomicBool>,
 }
 
 /// Encoder frames per second of audio (whisper's 1500 frames cover 30 s).
@@ -125,6 +142,12 @@ pub fn fitted_audio_ctx(samples: usize) -> usize {
 }
 
 impl Decoder {
+    /// Set to make the decode in progress stop at its next check (after the encoder, after each
+    /// token) with `WhisperError::Aborted`; the owner clears it before the next decode.
+    pub fn abort_handle(&self) -> Arc<AtomicBool> {
+        self.abort.clone()
+    }
+
     /// Decodes 16 kHz mono audio.
     pub fn decode(&mut self, pcm: &[f32], opts: &DecodeOptions) -> Result<Decoded, WhisperError> {
         if !self.multilingual && opts.language != "en" {
@@ -136,24 +159,49 @@ impl Decoder {
         let secs = pcm.len() as f64 / 16_000.0;
         let max_tokens = (secs * TOKENS_PER_S).ceil() as i32 + 16;
         let fitted = fitted_audio_ctx(pcm.len());
-        if opts.fit_context && fitted < FULL_CONTEXT {
-            // Widen the context step by step until the decoder stops looping; the full window last.
-            let steps = [fitted, (fitted * 2).min(FULL_CONTEXT), FULL_CONTEXT];
-            let mut retried = false;
-            for (i, ctx) in steps.into_iter().enumerate() {
-                let ctx = if ctx == FULL_CONTEXT { 0 } else { ctx as i32 };
-                let mut decoded = self.run(pcm, opts, ctx, max_tokens)?;
-                decoded.retried = retried;
-                let text = decoded.text();
-                let capped = text.split_whitespace().count() as f64 > secs * 5.0 + 8.0;
-                let looping = capped || super::guard::is_repetitive(&text) || super::guard::is_doubled(&text);
-                if !looping || i == steps.len() - 1 {
-                    return Ok(decoded);
-                }
-                retried = true;
-            }
+        if !opts.fit_context || fitted >= FULL_CONTEXT {
+            return self.run(pcm, opts, 0, if opts.single_segment { max_tokens } else { 0 });
         }
-        self.run(pcm, opts, 0, if opts.single_segment { max_tokens } else { 0 })
+        // Finals get one retry with twice the context (the full window costs ~1.7 s on one thread);
+        // partials none, as the next one supersedes them within a second.
+        let widest = if opts.strict { 2 * fitted } else { fitted };
+        let mut ctx = fitted;
+        let mut retried = false;
+        loop {
+            let wide = ctx.min(FULL_CONTEXT);
+            let audio_ctx = if wide == FULL_CONTEXT { 0 } else { wide as i32 };
+            let mut decoded = self.run(pcm, opts, audio_ctx, max_tokens)?;
+            decoded.retried = retried;
+            let text = decoded.text();
+            let capped = text.split_whitespace().count() as f64 > secs * 5.0 + 8.0;
+            let looping = capped || super::guard::is_repetitive(&text) || super::guard::is_doubled(&text);
+            if !looping {
+                return Ok(decoded);
+            }
+            if ctx >= widest || wide == FULL_CONTEXT {
+                return Ok(decoded.cut_loop());
+            }
+            ctx *= 2;
+            retried = true;
+        }
+    }
+
+    /// The parameters for `language`, built on first use.
+    fn base_params(&mut self, language: &str) -> Result<FullParams<'static, 'static>, WhisperError> {
+        if let Some(p) = self.params.get(language) {
+            return Ok(p.clone());
+        }
+        // whisper.cpp's own copy of the code, which lives as long as the program.
+        let code = whisper_rs::get_lang_id(language)
+            .and_then(whisper_rs::get_lang_str)
+            .ok_or_else(|| WhisperError::UnknownLanguage(language.to_string()))?;
+        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        p.set_language(Some(code));
+        set_abort(&mut p, || {
+            DECODING.with(|flag| flag.borrow().as_ref().is_some_and(|f| f.load(Ordering::Relaxed)))
+        });
+        self.params.insert(language.to_string(), p.clone());
+        Ok(p)
     }
 
     fn run(
@@ -163,9 +211,8 @@ impl Decoder {
         audio_ctx: i32,
         max_tokens: i32,
     ) -> Result<Decoded, WhisperError> {
-        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let mut p = self.base_params(&opts.language)?;
         p.set_n_threads(opts.threads.max(1) as i32);
-        p.set_language(Some(&opts.language));
         p.set_translate(false);
         p.set_no_context(true);
         p.set_single_segment(opts.single_segment);
@@ -179,17 +226,28 @@ impl Decoder {
         p.set_suppress_nst(true);
         p.set_temperature(0.0);
         if opts.strict {
+            // Temperature fallback when the text is too repetitive (low entropy). With a fitted context
+            // the fallback on a low mean log-probability is off: phone-band speech decoded right often
+            // scores below −1, and the sampled retries then loop ("seven of clubs" greedily, the
+            // phrase eight times after the fallback, on the pocketsphinx cards).
             p.set_temperature_inc(0.2);
-            p.set_logprob_thold(-1.0);
+            p.set_logprob_thold(if audio_ctx == 0 { -1.0 } else { f32::NEG_INFINITY });
             p.set_entropy_thold(2.4);
             p.set_no_speech_thold(0.6);
         } else {
             // Partials are superseded within a second: no fallback, keep them cheap.
             p.set_temperature_inc(0.0);
         }
-        self.state
-            .full(p, pcm)
-            .map_err(|e| WhisperError::Decode(e.to_string()))?;
+        DECODING.with(|flag| *flag.borrow_mut() = Some(self.abort.clone()));
+        let result = self.state.full(p, pcm);
+        DECODING.with(|flag| *flag.borrow_mut() = None);
+        if let Err(e) = result {
+            return Err(if self.abort.load(Ordering::Relaxed) {
+                WhisperError::Aborted
+            } else {
+                WhisperError::Decode(e.to_string())
+            });
+        }
         let mut segments = Vec::new();
         for seg in self.state.as_iter() {
             let text = seg
@@ -221,7 +279,44 @@ impl Decoder {
         segments.retain(|s| !(s.no_speech_prob > 0.6 && s.avg_logprob < -1.0));
         Ok(Decoded {
             segments,
-            retried: false,
+            ..Decoded::default()
         })
+    }
+}
+
+thread_local! {
+    /// The abort flag of the decoder running on this thread, read by whisper.cpp's abort callback.
+    static DECODING: std::cell::RefCell<Option<Arc<AtomicBool>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs the abort callback. It must capture nothing: whisper-rs 0.16's trampoline casts its user
+/// data (a boxed trait object) to the closure's own type, which is only sound for a zero-sized closure
+/// (one with captures reads garbage and never aborts). So the flag comes from `DECODING`.
+fn set_abort<F: FnMut() -> bool + 'static>(p: &mut FullParams, abort: F) {
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "the abort callback must capture nothing"
+        )
+    };
+    p.set_abort_callback_safe::<Option<F>, F>(Some(abort));
+}
+
+impl Decoded {
+    /// One segment holding the text up to where it starts to loop (unchanged if it does not loop).
+    fn cut_loop(mut self) -> Decoded {
+        let text = self.text();
+        if let Some(cut) = super::guard::cut_loop(&text)
+            && let Some(first) = self.segments.first().cloned()
+        {
+            let end_ms = self.segments.last().map_or(first.end_ms, |s| s.end_ms);
+            self.segments = vec![Segment {
+                end_ms,
+                text: cut,
+                ..first
+            }];
+            self.trimmed = true;
+        }
+        self
     }
 }

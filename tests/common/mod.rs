@@ -5,14 +5,12 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audio;
-pub mod events;
 pub mod gateway;
 pub mod net;
 pub mod peers;
 pub mod sipp;
 
 pub use audio::*;
-pub use events::follow_events;
 pub use gateway::Koe;
 pub use net::*;
 pub use peers::*;
