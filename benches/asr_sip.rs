@@ -14,7 +14,8 @@
 //! Times are koe's own: each call's transcription clock starts when koe answers, so an utterance's end
 //! is `CallAnswered.ts_ms + end_ms`; the jitter buffer's delay (40 ms on loopback) comes on top.
 //! `ASR_BENCH_MODELS=tiny.en,base` picks the models (default: those installed of tiny.en,
-//! tiny.en-q8_0, base, small; tiny.en is installed when missing). Not `KOE_BENCH_*`: koe refuses `KOE_*` variables that
+//! tiny.en-q8_0, base, small; tiny.en is installed when missing). `ASR_BENCH_LOG=DIR` keeps koe's
+//! log of each level there (one line per decode). Not `KOE_BENCH_*`: koe refuses `KOE_*` variables that
 //! name no config key, and the koe under test inherits the bench's environment. Needs SIPp, sox, npm and apt-get (test audio); run it
 //! on an otherwise idle machine: the figures are timings.
 
@@ -102,7 +103,9 @@ fn run_level(model: &str, speech: &SpeechStream, calls: u32) -> Level {
         ("KOE_ASR_LANGUAGE", "en"),
         ("KOE_CALLS_IDLE_TIMEOUT_S", "600"),
         ("KOE_CALLS_ANSWER_DELAY_MS", "0"),
-        ("RUST_LOG", "warn"),
+        ("RUST_LOG", "warn,koe::call=info,koe::asr=debug"),
+        // Speech is not keys: the line test hangs up on a '#' its in-band detector hears.
+        ("KOE_MEDIA_INBAND_DTMF", "false"),
     ]);
     let talk_ms = speech.duration_ms + 1000;
     let ramp_ms = STAGGER_MS * u64::from(calls);
@@ -138,6 +141,10 @@ fn run_level(model: &str, speech: &SpeechStream, calls: u32) -> Level {
             Some("CallEnded") => ended += 1,
             _ => {}
         }
+    }
+    if let Ok(dir) = std::env::var("ASR_BENCH_LOG") {
+        let file = std::path::Path::new(&dir).join(format!("koe-{model}-{calls}.log"));
+        std::fs::write(&file, koe.log_text()).expect("write koe log");
     }
     sipp.wait().assert_success();
 

@@ -75,7 +75,8 @@ pub struct DecodeOptions {
     pub threads: usize,
     /// Fit the encoder context to the audio length (much faster on short clips).
     pub fit_context: bool,
-    /// The stricter settings for finals: temperature fallback and logprob / no-speech thresholds.
+    /// The stricter settings for finals: a retry with twice the context when a fitted one loops,
+    /// OpenAI's temperature fallback on the full window, and the no-speech threshold.
     pub strict: bool,
     /// One segment for the whole buffer (streaming); several with times (offline files).
     pub single_segment: bool,
@@ -225,18 +226,22 @@ impl Decoder {
         p.set_suppress_blank(true);
         p.set_suppress_nst(true);
         p.set_temperature(0.0);
-        if opts.strict {
-            // Temperature fallback when the text is too repetitive (low entropy). With a fitted context
-            // the fallback on a low mean log-probability is off: phone-band speech decoded right often
-            // scores below −1, and the sampled retries then loop ("seven of clubs" greedily, the
-            // phrase eight times after the fallback, on the pocketsphinx cards).
+        if opts.strict && audio_ctx == 0 {
+            // The full window (offline files): OpenAI's temperature fallback when the text is too
+            // repetitive or its mean log-probability is low.
             p.set_temperature_inc(0.2);
-            p.set_logprob_thold(if audio_ctx == 0 { -1.0 } else { f32::NEG_INFINITY });
+            p.set_logprob_thold(-1.0);
             p.set_entropy_thold(2.4);
-            p.set_no_speech_thold(0.6);
         } else {
-            // Partials are superseded within a second: no fallback, keep them cheap.
+            // A fitted context falls back to a wider context instead (`decode`): sampling at higher
+            // temperatures made things worse there. On phone-band speech a right text often scores
+            // below −1 or ends without a timestamp token, which whisper.cpp counts as a failure, and
+            // the five sampled retries then cost up to 2 s and gave "7 of clubs," or a loop for
+            // "seven of clubs" (pocketsphinx cards over the SIP path). Partials never fall back.
             p.set_temperature_inc(0.0);
+        }
+        if opts.strict {
+            p.set_no_speech_thold(0.6);
         }
         DECODING.with(|flag| *flag.borrow_mut() = Some(self.abort.clone()));
         let result = self.state.full(p, pcm);
