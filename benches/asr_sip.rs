@@ -279,7 +279,7 @@ fn main() {
             );
             print_level(calls, &level);
             let p95 = percentile(&level.final_latency, 0.95);
-            if !(p95 <= TARGET_P95_S) || level.finals < level.expected / 2 {
+            if p95.is_nan() || p95 > TARGET_P95_S || level.finals < level.expected / 2 {
                 break;
             }
             sustained = calls;
