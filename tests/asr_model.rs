@@ -59,7 +59,12 @@ fn the_q8_0_conversion_is_smaller_and_transcribes_jfk() {
     let (f16, q8) = (tiny_en(), installed("tiny.en-q8_0"));
     let size = |p: &Path| std::fs::metadata(p).expect("model").len();
     // Matrices at 34 bytes per 32 values instead of 64; convolutions and norms stay as they were.
-    assert!(size(&q8) * 10 < size(&f16) * 6, "{} vs {} bytes", size(&q8), size(&f16));
+    assert!(
+        size(&q8) * 10 < size(&f16) * 6,
+        "{} vs {} bytes",
+        size(&q8),
+        size(&f16)
+    );
     let json = transcribe_json(&phone_copy(&jfk_wav()), q8.to_str().unwrap_or_default());
     let text = json["text"].as_str().unwrap_or_default();
     let wer = word_error_rate(JFK_TEXT, text);

@@ -125,12 +125,7 @@ async fn short_real_utterances_are_transcribed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn noise_and_silence_give_no_text() {
     let engine = engine();
-    let (events, finals) = stream(
-        &engine,
-        &phone_copy(&alsa("Noise")),
-        8,
-    )
-    .await;
+    let (events, finals) = stream(&engine, &phone_copy(&alsa("Noise")), 8).await;
     let texts: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.kind {

@@ -20,7 +20,11 @@ fn speech_is_transcribed_live_and_noise_is_not() {
     let speech = asr_common::speech_stream();
     let reference: Vec<&str> = speech.clips.iter().map(|(text, _)| text.as_str()).collect();
     // The file noise.xml streams.
-    ulaw_stream("asr-noise.ulaw", &[alsa("Noise"), alsa("Noise"), alsa("Noise"), alsa("Noise")], 1000);
+    ulaw_stream(
+        "asr-noise.ulaw",
+        &[alsa("Noise"), alsa("Noise"), alsa("Noise"), alsa("Noise")],
+        1000,
+    );
 
     let models_dir = model.parent().expect("models dir").display().to_string();
     let koe = Koe::start(&[

@@ -363,7 +363,9 @@ mod tests {
 
     #[test]
     fn q8_0_blocks_keep_values_within_half_a_step() {
-        let values: Vec<f32> = (0..64).map(|i| ((i as f32) * 0.37).sin() * (1.0 + i as f32)).collect();
+        let values: Vec<f32> = (0..64)
+            .map(|i| ((i as f32) * 0.37).sin() * (1.0 + i as f32))
+            .collect();
         let bytes = quantize_q8_0(&values);
         assert_eq!(bytes.len(), 2 * ggml::Q8_0_BYTES);
         for (block, quantized) in values.chunks(Q8_0_BLOCK).zip(bytes.chunks(ggml::Q8_0_BYTES)) {

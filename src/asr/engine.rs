@@ -401,7 +401,12 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             aborts: Mutex::new(flags.clone()),
         };
-        let raised = || flags.iter().map(|f| f.load(Ordering::Relaxed)).collect::<Vec<_>>();
+        let raised = || {
+            flags
+                .iter()
+                .map(|f| f.load(Ordering::Relaxed))
+                .collect::<Vec<_>>()
+        };
         use TranscriptKind::{Final, Partial};
         let mut q = Queue {
             running: vec![Some(Final), Some(Partial), None],
@@ -413,9 +418,17 @@ mod tests {
         assert_eq!(raised(), [false, false, false], "a worker is free for it");
         q.running[2] = Some(Partial);
         shared.preempt(&q);
-        assert_eq!(raised(), [false, true, false], "one partial aborted for one final");
+        assert_eq!(
+            raised(),
+            [false, true, false],
+            "one partial aborted for one final"
+        );
         shared.preempt(&q);
-        assert_eq!(raised(), [false, true, false], "not a second one for the same final");
+        assert_eq!(
+            raised(),
+            [false, true, false],
+            "not a second one for the same final"
+        );
         let (f2, _r2) = job(2, Final);
         q.push(f2, 8);
         shared.preempt(&q);

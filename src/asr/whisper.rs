@@ -298,7 +298,12 @@ thread_local! {
 /// data (a boxed trait object) to the closure's own type, which is only sound for a zero-sized closure
 /// (one with captures reads garbage and never aborts). So the flag comes from `DECODING`.
 fn set_abort<F: FnMut() -> bool + 'static>(p: &mut FullParams, abort: F) {
-    const { assert!(std::mem::size_of::<F>() == 0, "the abort callback must capture nothing") };
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "the abort callback must capture nothing"
+        )
+    };
     p.set_abort_callback_safe::<Option<F>, F>(Some(abort));
 }
 

@@ -184,7 +184,12 @@ pub fn ulaw_stream(name: &str, parts: &[PathBuf], gap_ms: u64) -> (PathBuf, Vec<
             .args(["-t", "raw", "-r", "8000", "-c", "1", "-e", "mu-law", "-"])
             .output()
             .expect("run sox");
-        assert!(out.status.success(), "sox {}: {}", part.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sox {}: {}",
+            part.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let audio = out.stdout;
         let start = bytes.len() as u64 / 8;
         bytes.extend_from_slice(&audio);
