@@ -10,7 +10,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Build: cmake/clang/libclang for whisper-rs. Peers: sip-tester (SIPp), baresip-core (its stdio, g711,
 # aufile, sndfile and menu modules), python3-pip (pjsua2, pyopenjtalk). Audio: sox, npm (fetches jfk.wav with
 # `npm pack`). Prompts: flite (English TTS); espeak-ng
-# (its engine test, and a caller voice unlike the prompts).
+# (its engine test, and a caller voice unlike the prompts). alsa-utils: its recorded voices and Noise.wav
+# are test speech.
 # Browser tests: chromium and its driver. Each package is probed by the command it provides (a machine may
 # have it from elsewhere, e.g. npm with a nodejs from another source), libclang-dev by dpkg.
 has() {
@@ -20,11 +21,12 @@ has() {
         sip-tester) command -v sipp > /dev/null ;;
         baresip-core) command -v baresip > /dev/null ;;
         chromium-driver) command -v chromedriver > /dev/null ;;
+        alsa-utils) [ -s /usr/share/sounds/alsa/Noise.wav ] ;;
         *) command -v "$1" > /dev/null ;;
     esac
 }
 missing=()
-for p in cmake clang libclang-dev pkg-config sip-tester baresip-core sox python3-pip npm chromium chromium-driver espeak-ng flite; do
+for p in cmake clang libclang-dev pkg-config sip-tester baresip-core sox python3-pip npm chromium chromium-driver espeak-ng flite alsa-utils; do
     has "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

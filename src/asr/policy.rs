@@ -33,6 +33,12 @@ pub struct PolicyConfig {
     pub energy_floor: f32,
 }
 
+impl PolicyConfig {
+    fn samples(&self, ms: u64) -> u64 {
+        ms * u64::from(self.sample_rate) / 1000
+    }
+}
+
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
@@ -135,18 +141,18 @@ impl Policy {
     }
 
     fn samples(&self, ms: u64) -> u64 {
-        ms * u64::from(self.cfg.sample_rate) / 1000
+        self.cfg.samples(ms)
     }
 
     /// Whether `u` holds enough real voice to be decoded at all.
-    fn worth_decoding(&self, u: &Utterance) -> bool {
-        u.voiced_samples >= self.samples(self.cfg.min_voice_ms) && u.rms() >= self.cfg.energy_floor
+    fn worth_decoding(cfg: &PolicyConfig, u: &Utterance) -> bool {
+        u.voiced_samples >= cfg.samples(cfg.min_voice_ms) && u.rms() >= cfg.energy_floor
     }
 
-    /// Samples of `u` a final decodes: up to a short tail after the last voice (more silence only
-    /// costs decode time).
-    fn final_len(&self, u: &Utterance) -> usize {
-        ((u.last_voice_sample + self.samples(self.cfg.tail_ms)).min(self.now) - u.start_sample) as usize
+    /// Samples of `u` a final decodes at `now`: up to a short tail after the last voice (more silence
+    /// only costs decode time).
+    fn final_len(cfg: &PolicyConfig, now: u64, u: &Utterance) -> usize {
+        ((u.last_voice_sample + cfg.samples(cfg.tail_ms)).min(now) - u.start_sample) as usize
     }
 
     /// Feeds one frame and whether the VAD heard voice in it.
@@ -209,37 +215,40 @@ impl Policy {
                 pcm: u.pcm.clone(),
             });
         } else if silent >= tail && u.early.is_none() {
-            let Some(u) = self.current.as_ref().filter(|u| self.worth_decoding(u)) else {
-                return;
-            };
-            let samples = self.final_len(u);
-            let (id, pcm) = (u.id, u.pcm[..samples].to_vec());
-            if let Some(u) = self.current.as_mut() {
-                u.early = Some(Early {
-                    samples,
-                    answer: None,
-                });
-            }
-            out.push(Action::Decode {
-                utterance_id: id,
-                kind: TranscriptKind::Final,
-                pcm,
-            });
+            self.request_early_final(out);
         }
+    }
+
+    /// Asks for the current utterance's final decode while its end is not yet confirmed.
+    fn request_early_final(&mut self, out: &mut Vec<Action>) {
+        let (cfg, now) = (&self.cfg, self.now);
+        let Some(u) = self.current.as_mut().filter(|u| Self::worth_decoding(cfg, u)) else {
+            return;
+        };
+        let samples = Self::final_len(cfg, now, u);
+        u.early = Some(Early {
+            samples,
+            answer: None,
+        });
+        out.push(Action::Decode {
+            utterance_id: u.id,
+            kind: TranscriptKind::Final,
+            pcm: u.pcm[..samples].to_vec(),
+        });
     }
 
     /// Closes the current utterance: its final (from the early decode when that covers it), or nothing
     /// if it held too little real voice.
     fn end_utterance(&mut self, out: &mut Vec<Action>) {
         let Some(mut u) = self.current.take() else { return };
-        if !self.worth_decoding(&u) {
+        if !Self::worth_decoding(&self.cfg, &u) {
             if !u.committed.is_empty() || !u.previous_hypothesis.is_empty() {
                 // Partials were shown for it: clear them with an empty final.
                 out.push(self.emit_final(u.id, String::new(), u.start_sample, u.last_voice_sample));
             }
             return;
         }
-        let samples = self.final_len(&u);
+        let samples = Self::final_len(&self.cfg, self.now, &u);
         let pending = Pending {
             id: u.id,
             samples,
