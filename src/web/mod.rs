@@ -6,9 +6,11 @@
 //! the media plane. The endpoints are described in docs/API.md and docs/EVENTS.md.
 
 mod admin;
+mod assets;
 pub mod auth;
 mod body;
 mod calls;
+mod console;
 mod error;
 mod events_ws;
 mod ivr;
@@ -62,6 +64,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .merge(auth::routes())
         .merge(ivr::routes())
         .merge(admin::routes())
+        .merge(console::routes())
         .fallback(|| async { ApiError::NotFound("route".to_string()) })
         .layer(Extension(shutdown))
         .with_state(state)
