@@ -289,6 +289,7 @@ function showRecording(call) {
 function showAgent() {
   const agent = state.agent;
   if (!agent) return;
+  $("agent-bar").hidden = false;
   $("agent-name").textContent = agent.name ?? agent.id;
   const box = $("presence");
   box.dataset.presence = agent.presence;
