@@ -14,6 +14,7 @@ CREATE TABLE agents (
 
 ALTER TABLE calls ADD COLUMN service TEXT;
 ALTER TABLE calls ADD COLUMN summary TEXT;
+ALTER TABLE calls ADD COLUMN recording_pauses TEXT;
 -- The caller's number (the From URI's user part), to find their previous calls.
 ALTER TABLE calls ADD COLUMN caller_number TEXT;
 CREATE INDEX calls_by_caller ON calls (caller_number, invite_at_ms);

@@ -78,6 +78,9 @@ pub struct CallRecord {
     pub ivr: Option<IvrRecord>,
     /// Queue, offers to agents, the agent who took it, transfers; None for calls never queued.
     pub service: Option<ServiceRecord>,
+    /// Spans of the call (ms since the answer; the end None while paused) when the recording was paused
+    /// (PCI: a card number being read out).
+    pub recording_pauses: Vec<(u64, Option<u64>)>,
 }
 
 /// A call's way to and with a human agent.
@@ -95,8 +98,6 @@ pub struct ServiceRecord {
     /// Why the caller left the queue without an agent ("max-wait", "no-agents").
     pub overflow: Option<String>,
     pub transfers: Vec<TransferRecord>,
-    /// Spans of the call (ms since answer) when the recording was paused.
-    pub recording_paused: Vec<(u64, Option<u64>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +211,7 @@ impl CallRecord {
             recording_path: None,
             ivr: None,
             service: None,
+            recording_pauses: Vec::new(),
         }
     }
 }
