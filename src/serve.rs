@@ -61,6 +61,7 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
         user_agent: config.sip.user_agent.clone(),
         t1: Duration::from_millis(config.sip.t1_ms),
         t2: Duration::from_secs(4).max(Duration::from_millis(config.sip.t1_ms)),
+        ..CoreConfig::default()
     };
     let (sip, sip_addr) = endpoint::start(
         config.sip.bind,

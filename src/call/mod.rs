@@ -263,6 +263,8 @@ pub async fn run_manager(
             }
             CallEvent::Dtmf { call_id, key } => forward(&calls, &call_id, CallInput::Dtmf(key)),
             CallEvent::Transfer { call_id, result } => forward(&calls, &call_id, CallInput::Transfer(result)),
+            // Agents' phones and the calls koe places to them: for the routing to come (issue 5).
+            CallEvent::Registration { .. } | CallEvent::Ringing { .. } | CallEvent::Answered { .. } => {}
             CallEvent::Ended { call_id, by, cause } => {
                 let result = match cause.as_str() {
                     "cancel" => "cancelled",
