@@ -232,6 +232,12 @@ impl EventBus {
         (backlog, self.tx.subscribe())
     }
 
+    /// The sequence number of the newest event (0 before the first): a screen that loads state now
+    /// follows the events after it.
+    pub fn last_seq(&self) -> u64 {
+        self.inner.lock().expect("event history lock").next_seq - 1
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
     }

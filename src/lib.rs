@@ -10,6 +10,7 @@ pub mod call;
 pub mod config;
 pub mod events;
 pub mod ivr;
+pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod routing;

@@ -36,7 +36,10 @@ pub enum CallInput {
     /// The outcome of a transfer the call asked for.
     Transfer(Result<(), String>),
     /// Something happened on one of the call's agent legs.
-    Leg { leg_id: String, event: LegEvent },
+    Leg {
+        leg_id: String,
+        event: LegEvent,
+    },
     /// An agent or supervisor asked for something (the API).
     Control(Control),
 }
@@ -54,7 +57,11 @@ pub enum LegEvent {
 pub enum Control {
     /// Hand the caller to another agent or queue; `warm`: the current agent stays until the new one has
     /// answered (all three hear each other), then leaves when they hang up.
-    Transfer { to: TransferTarget, warm: bool, by: String },
+    Transfer {
+        to: TransferTarget,
+        warm: bool,
+        by: String,
+    },
     /// PCI pause: the recording holds silence while paused.
     Recording { paused: bool, reason: String },
 }
@@ -284,7 +291,13 @@ pub async fn run_manager(
             && dir.contains(&leg_id)
         {
             let ended = matches!(event, LegEvent::Ended { .. });
-            dir.send(&leg_id, CallInput::Leg { leg_id: leg_id.clone(), event });
+            dir.send(
+                &leg_id,
+                CallInput::Leg {
+                    leg_id: leg_id.clone(),
+                    event,
+                },
+            );
             if ended {
                 dir.remove(&leg_id);
             }
@@ -372,7 +385,9 @@ fn leg_event(event: &CallEvent) -> Option<(String, LegEvent)> {
     Some(match event {
         CallEvent::Ringing { call_id } => (call_id.clone(), LegEvent::Ringing),
         CallEvent::Answered { call_id, media } => (call_id.clone(), LegEvent::Answered(media.clone())),
-        CallEvent::MediaChanged { call_id, media } => (call_id.clone(), LegEvent::MediaChanged(media.clone())),
+        CallEvent::MediaChanged { call_id, media } => {
+            (call_id.clone(), LegEvent::MediaChanged(media.clone()))
+        }
         CallEvent::Ended { call_id, by, cause } => (
             call_id.clone(),
             LegEvent::Ended {

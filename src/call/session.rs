@@ -16,12 +16,12 @@ use crate::media::jitter::{FrameState, JitterBuffer};
 use crate::media::latch::{Latch, Verdict};
 use crate::media::recorder::Recorder;
 use crate::media::rtcp;
-use crate::sip::core::{Command, HangupBy};
-use crate::sip::sdp::Negotiated;
+use crate::media::sender::RtpSender;
 use crate::routing::Notice;
 use crate::routing::router::Request;
+use crate::sip::core::{Command, HangupBy};
+use crate::sip::sdp::Negotiated;
 use crate::store::{CallRecord, CallStatus, OfferRecord, ServiceRecord, TransferRecord, now_ms};
-use crate::media::sender::RtpSender;
 use rtp_rs::RtpReader;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -754,7 +754,8 @@ impl Call {
             local_media: advertised,
             headers: vec![("X-Koe-Call-Id".into(), self.id.clone())],
         });
-        self.legs.push(AgentLeg::ringing(agent, leg_id, lease, advertised));
+        self.legs
+            .push(AgentLeg::ringing(agent, leg_id, lease, advertised));
         if let Some(service) = self.record.service.as_mut() {
             service.offers.push(OfferRecord {
                 agent: agent.to_string(),
@@ -776,12 +777,12 @@ impl Call {
 
     /// Writes how the latest offer to `agent` went.
     fn settle_offer(&mut self, agent: &str, result: &str) {
-        if let Some(offer) = self
-            .record
-            .service
-            .as_mut()
-            .and_then(|s| s.offers.iter_mut().rev().find(|o| o.agent == agent && o.result.is_none()))
-        {
+        if let Some(offer) = self.record.service.as_mut().and_then(|s| {
+            s.offers
+                .iter_mut()
+                .rev()
+                .find(|o| o.agent == agent && o.result.is_none())
+        }) {
             offer.result = Some(result.to_string());
         }
         self.dirty = true;
@@ -942,7 +943,9 @@ impl Call {
             Control::Transfer { to, warm, by } => {
                 let (target, req) = {
                     let current = self.record.service.as_ref();
-                    let queue = current.map(|s| s.queue.clone()).unwrap_or_else(|| "general".into());
+                    let queue = current
+                        .map(|s| s.queue.clone())
+                        .unwrap_or_else(|| "general".into());
                     let language = match &self.behaviour {
                         Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
                         Behaviour::LineTest(_) => String::new(),
