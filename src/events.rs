@@ -116,6 +116,54 @@ pub enum EventKind {
     CallTransferred {
         target: String,
     },
+    /// An agent's presence changed (`call_id` is empty: it is about the agent, not a call).
+    AgentPresence {
+        agent: String,
+        presence: crate::routing::router::Presence,
+    },
+    /// The caller's place in its queue (1 = next).
+    QueuePosition {
+        queue: String,
+        position: usize,
+        waiting: usize,
+    },
+    /// koe rings this agent's phone for the call.
+    AgentOffered {
+        agent: String,
+        queue: String,
+        attempt: u32,
+    },
+    /// The agent did not take the call: "no-answer", "busy", "declined", "not-registered", "caller-left"…
+    AgentNoAnswer {
+        agent: String,
+        cause: String,
+    },
+    /// The agent answered: caller and agent hear each other.
+    AgentConnected {
+        agent: String,
+    },
+    /// The agent's leg ended; `by`: "agent" (hung up), "caller" or "koe" (a transfer).
+    AgentLeft {
+        agent: String,
+        by: String,
+    },
+    /// Nobody took the call in time: the caller left the queue by its overflow.
+    CallOverflow {
+        queue: String,
+        cause: String,
+    },
+    /// The agent's wrap-up of the call was saved.
+    WrapUpSaved {
+        agent: String,
+        reason: String,
+        disposition: String,
+        notes: String,
+    },
+    /// Recording stopped for a sensitive span (a card number); `reason`: "api" or "ivr" or "card-number".
+    RecordingPaused {
+        reason: String,
+    },
+    RecordingResumed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +230,12 @@ impl EventBus {
         let h = self.inner.lock().expect("event history lock");
         let backlog = h.recent.iter().filter(|e| e.seq > after_seq).cloned().collect();
         (backlog, self.tx.subscribe())
+    }
+
+    /// The sequence number of the newest event (0 before the first): a screen that loads state now
+    /// follows the events after it.
+    pub fn last_seq(&self) -> u64 {
+        self.inner.lock().expect("event history lock").next_seq - 1
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

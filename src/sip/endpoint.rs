@@ -3,6 +3,7 @@
 
 use super::core::{CallEvent, Command, CoreConfig, Output, Peer, SipCore, Transport};
 use super::message::{self, Message};
+use super::registrar::{self, Account};
 use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -24,12 +25,19 @@ pub struct SipHandle {
 pub enum Control {
     Command(Command),
     SetDraining(bool),
+    /// Replaces the registrar's accounts (see [`SipCore::set_accounts`]).
+    SetAccounts(Vec<Account>),
 }
 
 impl SipHandle {
     pub fn command(&self, c: Command) {
         // The endpoint lives as long as the process; a send error means we are shutting down anyway.
         let _ = self.commands.send(Control::Command(c));
+    }
+
+    /// Replaces the accounts agents' phones register with; takes effect for the next REGISTER.
+    pub fn set_accounts(&self, accounts: Vec<Account>) {
+        let _ = self.commands.send(Control::SetAccounts(accounts));
     }
 }
 
@@ -54,7 +62,8 @@ pub struct EndpointConfig {
     pub advertise_ip: Option<IpAddr>,
 }
 
-/// Binds UDP (and TCP when asked) on `bind` and runs the endpoint until `cancel`.
+/// Binds UDP (and TCP when asked) on `bind` and runs the endpoint until `cancel`. The registrar's
+/// accounts start as [`registrar::accounts_from_env`] says; a malformed list is an `InvalidInput` error.
 pub async fn start(
     bind: SocketAddr,
     tcp: bool,
@@ -63,6 +72,8 @@ pub async fn start(
     events: mpsc::UnboundedSender<CallEvent>,
     cancel: CancellationToken,
 ) -> std::io::Result<(SipHandle, SocketAddr)> {
+    let accounts = registrar::accounts_from_env()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let udp = UdpSocket::bind(bind).await?;
     let bound = udp.local_addr()?;
     let listener = if tcp {
@@ -75,8 +86,10 @@ pub async fn start(
     if let Some(listener) = listener {
         tokio::spawn(accept_loop(listener, in_tx.clone(), cancel.clone()));
     }
+    let mut core = SipCore::new(config.core);
+    core.set_accounts(accounts);
     let endpoint = Endpoint {
-        core: SipCore::new(config.core),
+        core,
         udp: Arc::new(udp),
         bound,
         advertise_ip: config.advertise_ip,
@@ -134,6 +147,7 @@ impl Endpoint {
                 Some(c) = control.recv() => match c {
                     Control::Command(c) => self.core.handle_command(c, Instant::now()),
                     Control::SetDraining(d) => self.core.set_draining(d),
+                    Control::SetAccounts(a) => self.core.set_accounts(a),
                 },
                 _ = sleep_until(deadline) => self.core.handle_timeout(Instant::now()),
             }
