@@ -258,7 +258,12 @@ function showCall() {
   const call = state.call;
   const phase = call?.phase ?? null;
   if (phase === "gone") {
-    notice(`The call from ${callerNumber(call.from)} is no longer offered to you.`);
+    const who = callerNumber(call.from);
+    notice(
+      call.missed === "caller-left"
+        ? `The caller ${who} hung up before you answered.`
+        : `The call from ${who} went to someone else (${call.missed}). koe set you away if you missed it.`,
+    );
     setCall(null);
     return;
   }

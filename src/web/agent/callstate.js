@@ -10,29 +10,51 @@ import { TranscriptModel } from "./transcript-model.js";
  */
 export class CallState {
   constructor(ctx, { agent = null, phase = null } = {}) {
+    const live = ctx.live ?? {};
     this.id = ctx.call_id;
     this.seq = Number(ctx.seq) || 0;
     this.agent = agent;
     this.from = ctx.from ?? "";
+    this.number = ctx.number ?? null;
     this.startedAtMs = ctx.started_at_ms ?? null;
-    this.queue = ctx.queue ?? null;
-    this.queuedAtMs = ctx.queued_at_ms ?? null;
-    this.withAgent = ctx.agent ?? null;
+    this.ended = ctx.ended_at_ms !== null && ctx.ended_at_ms !== undefined;
+    this.queue = ctx.service?.queue ?? live.queue ?? null;
+    this.queuedAtMs = ctx.service?.queued_at_ms ?? null;
+    this.withAgent = live.agent ?? ctx.service?.agent ?? null;
+    this.attempt = ctx.service?.offers?.length || null;
     this.ivr = ctx.ivr ?? null;
     this.vars = { ...(ctx.ivr?.vars ?? {}) };
-    this.customer = ctx.customer ?? null;
+    this.history = Array.isArray(ctx.history) ? ctx.history : [];
     this.transcript = new TranscriptModel();
     for (const u of ctx.transcript ?? []) this.transcript.apply(u);
-    this.suggestions = Array.isArray(ctx.suggestions) ? ctx.suggestions : [];
-    this.alerts = Array.isArray(ctx.alerts) ? [...ctx.alerts] : [];
-    this.sentiment = ctx.sentiment ?? null;
-    this.sentimentHistory = this.sentiment ? [this.sentiment] : [];
-    this.recordingPaused = Boolean(ctx.recording_paused);
+    this.suggestions = suggestionList(live.suggestions);
+    this.alerts = [];
+    for (const a of live.alerts ?? []) this.addAlert(a);
+    this.sentiment = null;
+    this.sentimentHistory = [];
+    if (live.sentiment) this.addSentiment(live.sentiment);
+    this.recordingPaused = Boolean(live.recording_paused);
     this.wrapup = ctx.wrapup ?? null;
-    this.summary = null;
+    this.summary = ctx.summary ?? null;
     this.transferredTo = null;
-    this.attempt = null;
-    this.phase = phase ?? (agent === null ? "live" : this.wrapup ? "done" : "offered");
+    /** Why an offer went away: the `AgentNoAnswer` cause, or `caller-left`. */
+    this.missed = null;
+    this.phase = phase ?? (agent === null ? (this.ended ? "done" : "live") : this.wrapup ? "done" : "offered");
+  }
+
+  /** An alert once per rule and utterance: events after the context's seq may repeat what it had. */
+  addAlert(a) {
+    if (this.alerts.some((x) => x.rule === a.rule && x.utterance_id === a.utterance_id)) return false;
+    this.alerts.push({ rule: a.rule, severity: a.severity, label: a.label, utterance_id: a.utterance_id, text: a.text });
+    return true;
+  }
+
+  addSentiment(s) {
+    const last = this.sentimentHistory.at(-1);
+    if (last && s.utterance_id !== undefined && last.utterance_id === s.utterance_id) return false;
+    this.sentiment = { utterance_id: s.utterance_id, score: s.score, trend: s.trend };
+    this.sentimentHistory.push(this.sentiment);
+    return true;
   }
 
   /** Whether the event is about a person: this console's agent, or any when there is none. */
@@ -54,21 +76,12 @@ export class CallState {
         return change ? { part: "transcript", change } : null;
       }
       case "Suggestion":
-        this.suggestions = Array.isArray(ev.suggestions) ? ev.suggestions : [];
+        this.suggestions = suggestionList(ev);
         return { part: "suggestions" };
       case "Alert":
-        this.alerts.push({
-          rule: ev.rule,
-          severity: ev.severity,
-          label: ev.label,
-          utterance_id: ev.utterance_id,
-          text: ev.text,
-        });
-        return { part: "alerts" };
+        return this.addAlert(ev) ? { part: "alerts" } : null;
       case "SentimentChanged":
-        this.sentiment = { score: ev.score, trend: ev.trend };
-        this.sentimentHistory.push(this.sentiment);
-        return { part: "sentiment" };
+        return this.addSentiment(ev) ? { part: "sentiment" } : null;
       case "RecordingPaused":
       case "RecordingResumed":
         this.recordingPaused = ev.type === "RecordingPaused";
@@ -98,14 +111,19 @@ export class CallState {
         this.withAgent = ev.agent;
         return this.mine(ev) ? this.to(this.agent === null ? "live" : "connected") : { part: "context" };
       case "AgentNoAnswer":
-        return this.mine(ev) && this.agent !== null && this.phase === "offered" ? this.to("gone") : null;
+        if (!this.mine(ev) || this.agent === null || this.phase !== "offered") return null;
+        this.missed = ev.cause ?? "no-answer";
+        return this.to("gone");
       case "AgentLeft":
         if (!this.mine(ev) || this.agent === null) return null;
         return this.phase === "connected" ? this.to("wrapup") : this.to("gone");
       case "CallEnded":
+        this.ended = true;
         if (this.agent === null) return this.to("done");
         if (this.phase === "connected") return this.to("wrapup");
-        return this.phase === "offered" ? this.to("gone") : null;
+        if (this.phase !== "offered") return null;
+        this.missed = "caller-left";
+        return this.to("gone");
       default:
         return null;
     }
@@ -121,6 +139,12 @@ export class CallState {
   suggestedReason() {
     return this.suggestions[0]?.title ?? this.summary?.reason ?? this.vars.spoken_reason ?? "";
   }
+}
+
+/** The ranked list of a `Suggestion` event, or of the same fields as the context keeps them. */
+function suggestionList(x) {
+  if (Array.isArray(x)) return x;
+  return Array.isArray(x?.suggestions) ? x.suggestions : [];
 }
 
 /**

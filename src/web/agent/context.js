@@ -31,12 +31,12 @@ export function renderOffer(box, call) {
 
 /** The context column: caller and history, then the IVR. */
 export function renderContext(box, call) {
-  const history = call.customer?.calls ?? [];
+  const history = call.history;
   const caller = el(
     "section",
     { className: "ctx-block", attrs: { "aria-labelledby": "ctx-caller" } },
     el("h3", { id: "ctx-caller", text: "Caller" }),
-    el("p", { className: "caller", title: call.from, text: callerNumber(call.customer?.number ?? call.from) }),
+    el("p", { className: "caller", title: call.from, text: call.number ?? callerNumber(call.from) }),
     el("p", { className: "muted", text: history.length ? `Known customer: ${history.length} previous call${history.length === 1 ? "" : "s"}` : "No previous calls from this number." }),
     call.startedAtMs ? el("p", { className: "muted small" }, "In the call for ", counter(call.startedAtMs, clock)) : null,
     call.transferredTo ? el("p", { className: "note", text: `Transferred to ${call.transferredTo}` }) : null,
@@ -52,8 +52,11 @@ export function renderContext(box, call) {
   box.replaceChildren(caller, previous, ivrBlock(call));
 }
 
+/** One earlier call: when, how it ended, why (the wrap-up's reason, else the summary's, else the IVR's). */
 function previousCall(c) {
+  const w = c.wrapup ?? {};
   const s = c.summary ?? {};
+  const who = [c.queue, c.agent].filter(Boolean).join(" · ");
   return el(
     "li",
     { className: "prev", data: { call: c.call_id ?? "" } },
@@ -61,9 +64,11 @@ function previousCall(c) {
       "div",
       { className: "prev-head" },
       el("time", { text: dateTime(c.started_at_ms) }),
-      c.disposition ? el("span", { className: `tag disp-${c.disposition}`, text: dispositionLabel(c.disposition) }) : null,
+      w.disposition ? el("span", { className: `tag disp-${w.disposition}`, text: dispositionLabel(w.disposition) }) : null,
     ),
-    el("p", { className: "prev-reason", text: c.reason || s.reason || "No reason recorded." }),
+    el("p", { className: "prev-reason", text: w.reason || s.reason || (c.intent ? `IVR: ${c.intent}` : "No reason recorded.") }),
+    who ? el("p", { className: "muted small", text: who }) : null,
+    w.notes ? el("p", { className: "prev-notes", text: w.notes }) : null,
     summaryList(s),
   );
 }

@@ -38,6 +38,7 @@ export const presenceLabel = (p) => PRESENCE[p] ?? String(p ?? "unknown");
 
 /** Call states of the supervisor's overview. */
 export const CALL_STATE = {
+  ringing: "Ringing",
   ivr: "In the IVR",
   queued: "Queued",
   offered: "Ringing an agent",

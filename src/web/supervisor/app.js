@@ -60,7 +60,7 @@ async function enter(user) {
 /** The overview (and the open call) again from koe; resolves to the seq to follow after. */
 async function rebuild() {
   loader.cancel();
-  state.overview = new Overview(await api.overview());
+  state.overview = new Overview(await api.overview(), Date.now());
   drawAll();
   if (state.watch) await openCall(state.watch.id);
   return state.overview.seq;
@@ -103,7 +103,7 @@ function drawQueues() {
               "ol",
               { className: "callers" },
               ...q.waiting.map((w) =>
-                el("li", { data: { call: w.call_id, position: w.position } }, el("span", { className: "num", title: w.from, text: callerNumber(w.from) }), " ", counter(w.since_ms, clock)),
+                el("li", { data: { call: w.call_id, position: w.position } }, el("span", { className: "num", title: state.overview.fromOf(w.call_id), text: callerNumber(state.overview.fromOf(w.call_id)) }), " ", counter(w.since_ms, clock)),
               ),
             )
           : null,
@@ -118,7 +118,7 @@ function drawAgents() {
     el(
       "tr",
       { data: { agent: a.id, presence: a.presence } },
-      el("th", { scope: "row", text: a.name ?? a.id }),
+      el("th", { scope: "row" }, a.name ?? a.id, a.registered === false ? el("span", { className: "muted small", text: " (phone off)" }) : null),
       el("td", { className: "presence-cell" }, el("span", { className: `presence-tag p-${a.presence}`, text: presenceLabel(a.presence) })),
       el("td", {}, counter(a.since_ms, clock)),
       el("td", {}, a.call_id ? callButton(a.call_id, callerNumber(state.overview.calls.get(a.call_id)?.from ?? a.call_id)) : el("span", { className: "muted", text: "–" })),
@@ -138,7 +138,7 @@ function drawCalls() {
       el("th", { scope: "row" }, callButton(c.call_id, callerNumber(c.from))),
       el("td", {}, el("span", { className: `state s-${c.state}`, text: callStateLabel(c.state) })),
       el("td", { text: c.queue ?? "–" }),
-      el("td", { text: c.agent ? state.overview.agents.get(c.agent)?.name ?? c.agent : "–" }),
+      el("td", { text: agentCell(c) }),
       el("td", {}, c.sentiment ? el("span", { className: `mood ${mood(c.sentiment.trend)}`, title: `trend ${signed(c.sentiment.trend)}`, text: `${mood(c.sentiment.trend)} ${signed(c.sentiment.trend)}` }) : el("span", { className: "muted", text: "–" })),
       el(
         "td",
@@ -147,7 +147,7 @@ function drawCalls() {
           ? el("span", { className: `alert-count sev-${String(worst?.severity ?? "info").toLowerCase()}`, title: c.alerts.map((a) => a.label ?? a.rule).join(", "), text: `${c.alerts.length} · ${worst?.label ?? worst?.rule ?? ""}` })
           : el("span", { className: "muted", text: "–" }),
       ),
-      el("td", {}, counter(c.started_at_ms, clock)),
+      el("td", {}, counter(c.started_ms, clock)),
     );
     if (state.watch?.id === c.call_id) tr.classList.add("watching");
     return tr;
@@ -155,6 +155,13 @@ function drawCalls() {
   $("calls").replaceChildren(...rows);
   $("calls-empty").hidden = rows.length > 0;
   $("calls-count").textContent = String(calls.length);
+}
+
+/** Who has the call, or whose phone rings for it. */
+function agentCell(c) {
+  const name = (id) => state.overview.agents.get(id)?.name ?? id;
+  if (c.agent) return name(c.agent);
+  return c.offered_to ? `ringing ${name(c.offered_to)}` : "–";
 }
 
 /** The caller as a button that opens the call's transcript. */

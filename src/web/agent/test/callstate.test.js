@@ -4,22 +4,31 @@ import { CallLoader, CallState } from "../callstate.js";
 
 const CALL = "c1@host";
 
+/** A context as `GET /api/calls/{id}/context` answers it (src/web/agents.rs). */
 function context(over = {}) {
   return {
     call_id: CALL,
     from: "sip:+8190123@carrier",
+    number: "+8190123",
     started_at_ms: 1000,
-    queue: "orders",
-    queued_at_ms: 2000,
-    agent: null,
-    ivr: { flow_id: "support", version: 1, path: ["welcome", "main_menu"], vars: { order_number: "123456", card: "••••1234" }, outcome: null },
-    customer: { number: "+8190123", calls: [] },
-    transcript: [{ channel: "caller", utterance_id: 1, text: "I want to check my order.", start_ms: 500, end_ms: 1500 }],
-    suggestions: [],
-    alerts: [],
-    sentiment: null,
+    ended_at_ms: null,
+    ivr: {
+      flow_id: "support",
+      version: 1,
+      language: "en",
+      path: [{ node: "welcome", at_ms: 0 }, { node: "main_menu", at_ms: 4000 }],
+      vars: { order_number: "123456", card: "••••1234" },
+      outcome: { kind: "queue", node: "orders_queue", target: "orders", skills: ["orders"] },
+      voicemail_path: null,
+    },
+    service: { queue: "orders", skills: ["orders"], queued_at_ms: 2000, offers: [{ agent: "ann", at_ms: 2100, result: null }], agent: null, connected_at_ms: null, agent_left_at_ms: null, overflow: null, transfers: [] },
+    live: { call_id: CALL, from: "sip:+8190123@carrier", started_ts_ms: 10, queued_ts_ms: 20, state: "offered", queue: "orders", language: "en", agent: null, offered_to: "ann", recording_paused: false, suggestions: null, sentiment: null, alerts: [] },
+    waited_ms: 900,
+    history: [{ call_id: "old", started_at_ms: 500, ended_at_ms: 600, queue: "orders", agent: "ann", intent: "orders", wrapup: { agent: "ann", reason: "Late delivery", disposition: "follow_up", notes: "", saved_at_ms: 610 }, summary: null }],
+    transcript: [{ call_id: CALL, channel: "caller", utterance_id: 1, text: "I want to check my order.", start_ms: 500, end_ms: 1500 }],
     wrapup: null,
-    recording_paused: false,
+    summary: null,
+    recording_pauses: [],
     seq: 10,
     ...over,
   };
@@ -61,11 +70,13 @@ test("an offer that is not answered or ends goes away", () => {
   const a = new CallState(context(), { agent: "ann" });
   a.apply(ev("AgentNoAnswer", { agent: "ann", cause: "timeout" }));
   assert.equal(a.phase, "gone");
+  assert.equal(a.missed, "timeout");
   const b = new CallState(context(), { agent: "ann" });
   b.apply(ev("AgentNoAnswer", { agent: "bob", cause: "timeout" }));
   assert.equal(b.phase, "offered");
   b.apply(ev("CallEnded", { cause: "bye", hangup_by: "caller" }));
   assert.equal(b.phase, "gone");
+  assert.equal(b.missed, "caller-left");
 });
 
 test("the agent's own leg ending starts the wrap-up", () => {
@@ -85,7 +96,7 @@ test("suggestions, alerts, sentiment, recording, variables and summary follow th
   assert.equal(c.alerts.length, 1);
   c.apply(ev("SentimentChanged", { utterance_id: 3, score: -0.6, trend: -0.3 }));
   c.apply(ev("SentimentChanged", { utterance_id: 4, score: 0.2, trend: -0.1 }));
-  assert.deepEqual(c.sentiment, { score: 0.2, trend: -0.1 });
+  assert.deepEqual(c.sentiment, { utterance_id: 4, score: 0.2, trend: -0.1 });
   assert.equal(c.sentimentHistory.length, 2);
   c.apply(ev("RecordingPaused", { reason: "card" }));
   assert.equal(c.recordingPaused, true);
@@ -97,6 +108,34 @@ test("suggestions, alerts, sentiment, recording, variables and summary follow th
   c.apply(ev("Summary", { summary: { reason: "Late order", actions: [], outcome: "resolved", follow_ups: [] } }));
   assert.equal(c.summary.reason, "Late order");
   assert.equal(c.apply(ev("Suggestion", { suggestions: [] }, "other@host")), null, "another call's event");
+});
+
+test("the context's parts: queue, waited since, attempt, history, IVR variables, live assist state", () => {
+  const c = new CallState(
+    context({
+      live: {
+        ...context().live,
+        recording_paused: true,
+        suggestions: { suggestions: [{ intent: "track", title: "Track the order", confidence: 0.7 }] },
+        sentiment: { utterance_id: 2, score: -0.4, trend: -0.2 },
+        alerts: [{ rule: "legal", severity: "high", label: "Legal threat", utterance_id: 2, text: "lawyer" }],
+      },
+    }),
+    { agent: "ann" },
+  );
+  assert.equal(c.queue, "orders");
+  assert.equal(c.queuedAtMs, 2000);
+  assert.equal(c.attempt, 1);
+  assert.equal(c.history[0].wrapup.reason, "Late delivery");
+  assert.equal(c.vars.order_number, "123456");
+  assert.equal(c.recordingPaused, true);
+  assert.equal(c.suggestedReason(), "Track the order");
+  seq = 10;
+  // The same alert and sentiment again after the context's seq: no duplicate.
+  assert.equal(c.apply(ev("Alert", { rule: "legal", severity: "high", label: "Legal threat", utterance_id: 2, text: "lawyer" })), null);
+  assert.equal(c.apply(ev("SentimentChanged", { utterance_id: 2, score: -0.4, trend: -0.2 })), null);
+  assert.equal(c.alerts.length, 1);
+  assert.equal(c.sentimentHistory.length, 1);
 });
 
 test("a context with a saved wrap-up is done; a supervisor's view ends with the call", () => {
