@@ -54,7 +54,12 @@ fn agents_of_api(koe: &Koe, token: &str) -> BTreeSet<(String, String)> {
         .as_array()
         .expect("a list of agents")
         .iter()
-        .map(|a| (a["id"].as_str().unwrap().to_string(), a["presence"].as_str().unwrap().to_string()))
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["presence"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -80,7 +85,7 @@ async fn supervisor_watches_queues_agents_and_a_live_transcript_in_chromium() {
     let dir = tempfile::tempdir().expect("temp dir");
     let flow = hold_flow(dir.path());
     let models = model.parent().expect("models dir").display().to_string();
-    let koe = Koe::start(&[
+    let mut koe = Koe::start(&[
         ("KOE_IVR_FLOW", &flow.display().to_string()),
         ("KOE_ADMIN_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD),
         ("KOE_ASR_ENABLED", "true"),
@@ -152,7 +157,11 @@ async fn supervisor_watches_queues_agents_and_a_live_transcript_in_chromium() {
     )
     .await;
     assert_eq!(agents_on_page(&page).await, api_agents);
-    assert!(page.text(r#"#agents tr[data-agent="ann"] th"#).await.contains("Ann Lee"));
+    assert!(
+        page.text(r#"#agents tr[data-agent="ann"] th"#)
+            .await
+            .contains("Ann Lee")
+    );
 
     // Ann makes herself available: her row follows live, without a reload.
     let ann = koe.sign_in(AGENT.0, AGENT.1);
@@ -183,7 +192,8 @@ async fn supervisor_watches_queues_agents_and_a_live_transcript_in_chromium() {
         .as_str()
         .expect("a call id")
         .to_string();
-    let in_queue = format!(r#"#queues li[data-queue="general"][data-waiting="1"] .callers li[data-call="{call_id}"]"#);
+    let in_queue =
+        format!(r#"#queues li[data-queue="general"][data-waiting="1"] .callers li[data-call="{call_id}"]"#);
     page.wait_find(&in_queue).await;
     let overview = get(&koe, &supervisor, "/api/supervisor/overview");
     let general = overview["queues"]
@@ -202,7 +212,11 @@ async fn supervisor_watches_queues_agents_and_a_live_transcript_in_chromium() {
         "{overview}"
     );
     let row = format!(r#"#calls tr[data-call="{call_id}"]"#);
-    assert!(page.text(&row).await.contains("general"), "{}", page.text(&row).await);
+    assert!(
+        page.text(&row).await.contains("general"),
+        "{}",
+        page.text(&row).await
+    );
 
     // A reload rebuilds the same board from the REST API.
     page.client.refresh().await.expect("reload");
@@ -281,7 +295,7 @@ async fn supervisor_watches_queues_agents_and_a_live_transcript_in_chromium() {
     let shown: Vec<(String, u64, String)> = serde_json::from_value(shown).expect("lines");
     assert_eq!(shown, stored, "the transcript on screen against koe's");
 
-    // The only errors: /api/me before signing in (401).
+    // The only errors so far: /api/me before signing in (401).
     let problems: Vec<Value> = page
         .console_problems()
         .await
@@ -292,5 +306,35 @@ async fn supervisor_watches_queues_agents_and_a_live_transcript_in_chromium() {
         })
         .collect();
     assert!(problems.is_empty(), "console: {problems:#?}");
+
+    // koe restarts (killed): its events are numbered from 1 again, so the page's resume point is ahead
+    // of them; koe says so (close 4002) and the page rebuilds the board from the REST API.
+    page.js(
+        "window.connection = [];
+         new MutationObserver(() => window.connection.push(document.getElementById('connection').dataset.state))
+           .observe(document.getElementById('connection'), { attributes: true });",
+        vec![],
+    )
+    .await;
+    koe.kill9();
+    koe.restart();
+    let seen = page
+        .until(
+            "the board to be live again after a resync",
+            "const s = window.connection;
+             return s.includes('resyncing') && s.at(-1) === 'live' ? s : null",
+            vec![],
+        )
+        .await;
+    eprintln!("connection states across the restart: {seen}");
+    let supervisor = koe.sign_in(SUPERVISOR.0, SUPERVISOR.1);
+    page.until(
+        "the agents as the restarted koe lists them",
+        "return document.querySelectorAll('#agents tr[data-agent]').length || null",
+        vec![],
+    )
+    .await;
+    assert_eq!(agents_on_page(&page).await, agents_of_api(&koe, &supervisor));
+    assert!(!page.visible(&row).await, "no call survives the restart");
     page.client.close().await.expect("close the browser");
 }

@@ -118,7 +118,11 @@ pub mod check {
             .collect();
         for name in required {
             let path = format!("{}/{name}", bundle.prefix);
-            assert!(linked.contains(&path.as_str()), "{} does not link {path}", bundle.prefix);
+            assert!(
+                linked.contains(&path.as_str()),
+                "{} does not link {path}",
+                bundle.prefix
+            );
         }
         for path in linked {
             let found = resolve(all, path).is_some_and(|(b, name)| served(b, name));
@@ -132,7 +136,11 @@ pub mod check {
                     Some(name) => served(bundle, name),
                     None => resolve(all, from).is_some_and(|(b, name)| served(b, name)),
                 };
-                assert!(found, "{}/{} imports {from}, which is not embedded", bundle.prefix, js.name);
+                assert!(
+                    found,
+                    "{}/{} imports {from}, which is not embedded",
+                    bundle.prefix, js.name
+                );
             }
         }
     }
@@ -153,7 +161,12 @@ pub mod check {
                 "document.write",
                 "eval(",
             ] {
-                assert!(!text(js).contains(sink), "{}/{} uses {sink}", bundle.prefix, js.name);
+                assert!(
+                    !text(js).contains(sink),
+                    "{}/{} uses {sink}",
+                    bundle.prefix,
+                    js.name
+                );
             }
         }
     }

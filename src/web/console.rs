@@ -103,7 +103,9 @@ mod tests {
             .arg("--test")
             .args(&files)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run node ({e}): apt-get install nodejs (scripts/test.sh does)"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run node ({e}): apt-get install nodejs (scripts/test.sh does)")
+            });
         assert!(
             out.status.success(),
             "node --test failed:\n{}\n{}",

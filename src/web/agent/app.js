@@ -224,6 +224,7 @@ function draw(call, { part, change }) {
       wrapup.refresh();
       break;
     case "phase":
+      showContext(call);
       showCall();
       break;
   }

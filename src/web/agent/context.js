@@ -36,9 +36,9 @@ export function renderContext(box, call) {
     "section",
     { className: "ctx-block", attrs: { "aria-labelledby": "ctx-caller" } },
     el("h3", { id: "ctx-caller", text: "Caller" }),
-    el("p", { className: "caller", title: call.from, text: call.number ?? callerNumber(call.from) }),
+    el("p", { className: "ctx-number", title: call.from, text: call.number ?? callerNumber(call.from) }),
     el("p", { className: "muted", text: history.length ? `Known customer: ${history.length} previous call${history.length === 1 ? "" : "s"}` : "No previous calls from this number." }),
-    call.startedAtMs ? el("p", { className: "muted small" }, "In the call for ", counter(call.startedAtMs, clock)) : null,
+    call.startedAtMs && !call.ended ? el("p", { className: "muted small" }, "In the call for ", counter(call.startedAtMs, clock)) : null,
     call.transferredTo ? el("p", { className: "note", text: `Transferred to ${call.transferredTo}` }) : null,
   );
   const previous = el(

@@ -118,7 +118,7 @@ function drawAgents() {
     el(
       "tr",
       { data: { agent: a.id, presence: a.presence } },
-      el("th", { scope: "row" }, a.name ?? a.id, a.registered === false ? el("span", { className: "muted small", text: " (phone off)" }) : null),
+      el("th", { scope: "row" }, a.name ?? a.id, a.registered === false ? el("span", { className: "muted small phone-off", text: "phone not registered" }) : null),
       el("td", { className: "presence-cell" }, el("span", { className: `presence-tag p-${a.presence}`, text: presenceLabel(a.presence) })),
       el("td", {}, counter(a.since_ms, clock)),
       el("td", {}, a.call_id ? callButton(a.call_id, callerNumber(state.overview.calls.get(a.call_id)?.from ?? a.call_id)) : el("span", { className: "muted", text: "–" })),
