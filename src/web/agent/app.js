@@ -8,7 +8,7 @@ import { renderAlerts, renderSentiment, renderSuggestions } from "./assist.js";
 import { CallLoader, CallState } from "./callstate.js";
 import { renderContext, renderOffer } from "./context.js";
 import { $, notice, showConnection, startCounters } from "./dom.js";
-import { callerNumber, clock, presenceLabel } from "./format.js";
+import { callerNumber, clock, missedText, presenceLabel } from "./format.js";
 import { showSignIn, signOut } from "./signin.js";
 import { EventStream } from "./stream.js";
 import { TranscriptView } from "./transcript.js";
@@ -259,12 +259,7 @@ function showCall() {
   const call = state.call;
   const phase = call?.phase ?? null;
   if (phase === "gone") {
-    const who = callerNumber(call.from);
-    notice(
-      call.missed === "caller-left"
-        ? `The caller ${who} hung up before you answered.`
-        : `The call from ${who} went to someone else (${call.missed}). koe set you away if you missed it.`,
-    );
+    notice(missedText(call.missed, callerNumber(call.from)));
     setCall(null);
     return;
   }

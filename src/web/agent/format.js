@@ -82,3 +82,20 @@ export const nodeName = (step) => (typeof step === "string" ? step : String(step
 
 /** A role with its article: "an agent", "a supervisor". */
 export const aRole = (role) => `${/^[aeiou]/i.test(String(role)) ? "an" : "a"} ${role}`;
+
+/** What the agent reads when an offer goes away without them (`AgentNoAnswer`'s cause). */
+export function missedText(cause, who) {
+  switch (cause) {
+    case "caller-left":
+      return `The caller ${who} hung up before you answered.`;
+    case "no-answer":
+      return `You did not answer the call from ${who} in time: koe set you away.`;
+    case "busy":
+    case "declined":
+      return `Your phone refused the call from ${who} (${cause}): koe set you away.`;
+    case "not-registered":
+      return `Your phone is not registered, so the call from ${who} went elsewhere: koe set you away.`;
+    default:
+      return `The call from ${who} is no longer offered to you (${cause}).`;
+  }
+}

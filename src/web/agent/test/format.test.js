@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import test from "node:test";
-import { aRole, callerNumber, clock, direction, mood, nodeName, signed } from "../format.js";
+import { aRole, callerNumber, clock, direction, missedText, mood, nodeName, signed } from "../format.js";
 
 test("clock reads mm:ss, then h:mm:ss", () => {
   assert.equal(clock(0), "00:00");
@@ -35,4 +35,11 @@ test("IVR steps as names or objects; roles with articles", () => {
   assert.equal(nodeName({ node: "welcome", at_ms: 3 }), "welcome");
   assert.equal(aRole("agent"), "an agent");
   assert.equal(aRole("supervisor"), "a supervisor");
+});
+
+test("a missed offer says why", () => {
+  assert.match(missedText("no-answer", "+8190"), /did not answer the call from \+8190 in time/);
+  assert.match(missedText("caller-left", "+8190"), /hung up before you answered/);
+  assert.match(missedText("declined", "+8190"), /refused .*\(declined\)/);
+  assert.match(missedText("something-new", "+8190"), /no longer offered to you \(something-new\)/);
 });
