@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::broadcast;
 
@@ -164,6 +164,22 @@ pub enum EventKind {
         reason: String,
     },
     RecordingResumed,
+    /// The suggested next actions for the agent now, best first (replaces the previous list).
+    Suggestion {
+        suggestions: Vec<crate::assist::Suggestion>,
+    },
+    /// The sentiment of a caller's utterance (-1..1) and the call's trend.
+    SentimentChanged {
+        utterance_id: u64,
+        score: f32,
+        trend: f32,
+    },
+    /// A phrase rule matched (cancellation, complaint, legal threat, a card number read out…).
+    Alert(crate::assist::Alert),
+    /// The call's summary: at its end, and again when the agent's wrap-up is saved.
+    Summary {
+        summary: crate::assist::Summary,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,6 +256,33 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    /// Runs `f` on every event from now on, in order and without a gap (a follower that falls behind
+    /// the live channel catches up from the history), for as long as the bus lives.
+    pub fn follow(self: &Arc<Self>, mut f: impl FnMut(&Event) + Send + 'static) {
+        let bus = self.clone();
+        let mut rx = self.subscribe();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        last = e.seq;
+                        f(&e);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let (missed, fresh) = bus.subscribe_from(last);
+                        for e in missed {
+                            last = e.seq;
+                            f(&e);
+                        }
+                        rx = fresh;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
     }
 }
 

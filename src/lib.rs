@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod asr;
+pub mod assist;
 pub mod call;
 pub mod config;
 pub mod events;

@@ -6,7 +6,6 @@ use crate::events::{Event, EventBus, EventKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast::error::RecvError;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiveCall {
@@ -38,28 +37,7 @@ impl LiveCalls {
     pub fn start(events: Arc<EventBus>) -> Arc<LiveCalls> {
         let live = Arc::new(LiveCalls::default());
         let me = live.clone();
-        let mut rx = events.subscribe();
-        tokio::spawn(async move {
-            let mut last = 0;
-            loop {
-                match rx.recv().await {
-                    Ok(e) => {
-                        last = e.seq;
-                        me.apply(&e);
-                    }
-                    // Fell behind the live channel: catch up from the history, in order.
-                    Err(RecvError::Lagged(_)) => {
-                        let (missed, fresh) = events.subscribe_from(last);
-                        for e in missed {
-                            last = e.seq;
-                            me.apply(&e);
-                        }
-                        rx = fresh;
-                    }
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
+        events.follow(move |e| me.apply(e));
         live
     }
 
@@ -101,7 +79,18 @@ impl LiveCalls {
         let Some(c) = calls.get_mut(&e.call_id) else {
             return;
         };
+        let fields = || {
+            let mut v = serde_json::to_value(&e.kind).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("type");
+                o.insert("seq".into(), e.seq.into());
+            }
+            v
+        };
         match &e.kind {
+            EventKind::Suggestion { .. } => c.suggestions = Some(fields()),
+            EventKind::SentimentChanged { .. } => c.sentiment = Some(fields()),
+            EventKind::Alert(_) => c.alerts.push(fields()),
             EventKind::CallAnswered { .. } | EventKind::IvrEntered { .. } if c.state == "ringing" => {
                 c.state = "ivr".into()
             }

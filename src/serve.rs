@@ -54,6 +54,13 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     metrics.set("koe_active_calls", "Calls in progress", &[], 0.0);
     let events = Arc::new(EventBus::new(10_000));
     let agents = start_agents(&store, &config.routing.agents, base).await?;
+    let knowledge = crate::assist::Knowledge::embedded().context("the embedded knowledge base")?;
+    crate::assist::service::start(
+        knowledge,
+        events.clone(),
+        store.clone(),
+        config.asr.language.clone(),
+    );
     let routing = Routing::start(
         config.routing.router(),
         agents.iter().map(|a| a.def.clone()).collect(),

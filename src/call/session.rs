@@ -874,8 +874,8 @@ impl Call {
     /// Ends every agent leg (the caller hung up, or a cold transfer): `by` says why, for the screens.
     fn end_legs(&mut self, by: &str) {
         for leg in std::mem::take(&mut self.legs) {
+            // The leg stays in the directory until its end comes back from SIP (then it is dropped).
             self.end_leg_sip(&leg.leg_id, by);
-            self.shared.directory.remove(&leg.leg_id);
             match leg.state {
                 LegState::Ringing => self.settle_offer(&leg.agent, &format!("{by}-ended")),
                 LegState::Connected => self.agent_left(&leg.agent, by),

@@ -190,8 +190,9 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         .into()
 }
 
-/// Issues and checks stateless nonces: `<issued, hex>.<HMAC(key, issued), hex>`. A nonce from another
-/// process (another key) or a forged one does not check.
+/// Issues and checks stateless nonces: `<issued>-<unique>.<HMAC(key, issued-unique)>`, in hex. The
+/// unique part keeps two nonces of the same second apart (each nonce has its own nonce-counts); a nonce
+/// from another process (another key) or a forged one does not check.
 pub struct NonceSigner {
     key: [u8; 32],
 }
@@ -201,8 +202,8 @@ impl NonceSigner {
         NonceSigner { key }
     }
 
-    pub fn issue(&self, issued_s: u64) -> String {
-        let stamp = format!("{issued_s:x}");
+    pub fn issue(&self, issued_s: u64, unique: u64) -> String {
+        let stamp = format!("{issued_s:x}-{unique:x}");
         format!("{stamp}.{}", self.mac(&stamp))
     }
 
@@ -212,7 +213,7 @@ impl NonceSigner {
         if !ct_eq(self.mac(stamp).as_bytes(), mac.as_bytes()) {
             return None;
         }
-        u64::from_str_radix(stamp, 16).ok()
+        u64::from_str_radix(stamp.split_once('-')?.0, 16).ok()
     }
 
     fn mac(&self, stamp: &str) -> String {
@@ -327,11 +328,16 @@ mod tests {
     #[test]
     fn nonces_check_only_with_their_key() {
         let signer = NonceSigner::new([7; 32]);
-        let nonce = signer.issue(1234);
+        let nonce = signer.issue(1234, 1);
         assert_eq!(signer.check(&nonce), Some(1234));
+        assert_ne!(signer.issue(1234, 2), nonce, "unique within a second");
         assert_eq!(NonceSigner::new([8; 32]).check(&nonce), None);
         let (stamp, mac) = nonce.split_once('.').unwrap();
-        assert_eq!(signer.check(&format!("{:x}.{mac}", 1235)), None, "a changed time");
+        assert_eq!(
+            signer.check(&format!("{:x}-1.{mac}", 1235)),
+            None,
+            "a changed time"
+        );
         assert_eq!(signer.check(stamp), None);
         assert_eq!(signer.check("zz.zz"), None);
     }

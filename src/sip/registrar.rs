@@ -209,7 +209,7 @@ impl Registrar {
 
     fn challenge(&mut self, stale: bool, now: Instant) -> Answer {
         let issued = self.seconds(now);
-        let nonce = self.signer.issue(issued);
+        let nonce = self.signer.issue(issued, rand::random());
         let stale = if stale { ", stale=true" } else { "" };
         let mut a = Answer::new(401);
         for alg in &self.algorithms {
