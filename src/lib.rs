@@ -6,12 +6,15 @@
 #![forbid(unsafe_code)]
 
 pub mod asr;
+pub mod assist;
 pub mod call;
 pub mod config;
 pub mod events;
 pub mod ivr;
+pub mod live;
 pub mod media;
 pub mod metrics;
+pub mod routing;
 pub mod serve;
 pub mod sip;
 pub mod store;
