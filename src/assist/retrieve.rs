@@ -139,7 +139,10 @@ impl Retriever {
         // count (whose words are shown as what triggered it).
         let mut per_intent: BTreeMap<usize, (f32, f32, Vec<usize>)> = BTreeMap::new();
         for (d, &s) in doc_scores.iter().enumerate().filter(|(_, s)| **s > 0.0) {
-            let (sum_exp, best, docs) = per_intent.entry(index.doc_intent[d]).or_insert((0.0, 0.0, Vec::new()));
+            let (sum_exp, best, docs) =
+                per_intent
+                    .entry(index.doc_intent[d])
+                    .or_insert((0.0, 0.0, Vec::new()));
             *sum_exp += (s / SOFTMAX_TAU).exp();
             if self.opts.unit != Unit::PhraseMax {
                 docs.push(d);
@@ -158,14 +161,19 @@ impl Retriever {
                 let boosted = self.priors[intent].iter().any(|p| prior.contains(&p.as_str()));
                 Scored {
                     intent,
-                    score: if boosted { score * (1.0 + self.opts.prior_boost) } else { score },
+                    score: if boosted {
+                        score * (1.0 + self.opts.prior_boost)
+                    } else {
+                        score
+                    },
                     confidence: 0.0,
                     triggered_by: triggers(&said, |term| docs.iter().any(|&d| index.bm25.contains(d, term))),
                 }
             })
             .collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.intent.cmp(&b.intent)));
-        let z = (NONE_SCORE / TEMPERATURE).exp() + ranked.iter().map(|r| (r.score / TEMPERATURE).exp()).sum::<f32>();
+        let z = (NONE_SCORE / TEMPERATURE).exp()
+            + ranked.iter().map(|r| (r.score / TEMPERATURE).exp()).sum::<f32>();
         for r in &mut ranked {
             r.confidence = (r.score / TEMPERATURE).exp() / z;
         }
@@ -174,7 +182,10 @@ impl Retriever {
 }
 
 fn terms_of(phrase: &str, ja: JaTokens) -> Vec<String> {
-    tokens(&normalize(phrase), ja).into_iter().map(|t| t.term).collect()
+    tokens(&normalize(phrase), ja)
+        .into_iter()
+        .map(|t| t.term)
+        .collect()
 }
 
 /// The caller's words behind the matched terms, most weighted utterance first; overlapping spans (the
@@ -185,8 +196,11 @@ fn triggers(said: &[(String, Vec<Token>, f32)], matched: impl Fn(&str) -> bool) 
     let mut out: Vec<String> = Vec::new();
     for u in order {
         let (text, toks, _) = &said[u];
-        let mut spans: Vec<Range<usize>> =
-            toks.iter().filter(|t| matched(&t.term)).map(|t| t.span.clone()).collect();
+        let mut spans: Vec<Range<usize>> = toks
+            .iter()
+            .filter(|t| matched(&t.term))
+            .map(|t| t.span.clone())
+            .collect();
         spans.sort_by_key(|s| s.start);
         let mut merged: Vec<Range<usize>> = Vec::new();
         for s in spans {
@@ -219,7 +233,12 @@ mod tests {
     #[test]
     fn finds_the_intent_and_says_why() {
         let kb = Knowledge::embedded().unwrap();
-        let (id, r) = top(&kb, "en", "Hi, my parcel still hasn't arrived and it's been a week", &[]);
+        let (id, r) = top(
+            &kb,
+            "en",
+            "Hi, my parcel still hasn't arrived and it's been a week",
+            &[],
+        );
         assert_eq!(id, "order_tracking");
         assert!(r.triggered_by.contains(&"parcel".to_string()), "{r:?}");
         let (id, r) = top(&kb, "ja", "パスワードを忘れてしまってログインできないんです", &[]);
@@ -230,13 +249,19 @@ mod tests {
     #[test]
     fn confidence_is_a_probability_and_grows_with_evidence() {
         let kb = Knowledge::embedded().unwrap();
-        let ranked = kb.retriever().rank("en", &[("I was charged twice for one order", 1.0)], &[]);
+        let ranked = kb
+            .retriever()
+            .rank("en", &[("I was charged twice for one order", 1.0)], &[]);
         let total: f32 = ranked.iter().map(|r| r.confidence).sum();
         assert!(total < 1.0 && ranked.iter().all(|r| (0.0..=1.0).contains(&r.confidence)));
         assert!(ranked.windows(2).all(|w| w[0].score >= w[1].score));
         let weak = top(&kb, "en", "my order", &[]).1;
         assert!(ranked[0].confidence > weak.confidence, "{ranked:?} vs {weak:?}");
-        assert!(kb.retriever().rank("en", &[("the weather is nice", 1.0)], &[]).is_empty());
+        assert!(
+            kb.retriever()
+                .rank("en", &[("the weather is nice", 1.0)], &[])
+                .is_empty()
+        );
     }
 
     #[test]
@@ -245,7 +270,11 @@ mod tests {
         let text = "I'd like my money back";
         let without = kb.retriever().rank("en", &[(text, 1.0)], &[]);
         let with = kb.retriever().rank("en", &[(text, 1.0)], &["billing"]);
-        let boosted = |r: &Scored| kb.intents()[r.intent].ivr_intents.contains(&"billing".to_string());
+        let boosted = |r: &Scored| {
+            kb.intents()[r.intent]
+                .ivr_intents
+                .contains(&"billing".to_string())
+        };
         for w in &with {
             let before = without.iter().find(|b| b.intent == w.intent).unwrap();
             if boosted(w) {
@@ -254,7 +283,11 @@ mod tests {
                 assert_eq!(w.score, before.score);
             }
         }
-        assert_eq!(with.len(), without.len(), "the prior adds no intent nothing matched");
+        assert_eq!(
+            with.len(),
+            without.len(),
+            "the prior adds no intent nothing matched"
+        );
     }
 
     #[test]

@@ -186,16 +186,124 @@ pub fn stem(word: &str) -> String {
 /// ("not working", "where is my order", "when will it arrive").
 fn is_stop_word(w: &str) -> bool {
     const STOP: &[&str] = &[
-        "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "being", "but", "by",
-        "call", "calling", "could", "did", "do", "does", "doing", "er", "erm", "for", "from", "get", "got",
-        "had", "has", "have", "hello", "hi", "hmm", "i", "if", "in", "into", "is", "it", "its", "just",
-        "know", "like", "mean", "me", "mm", "my", "myself", "of", "oh", "ok", "okay", "on", "or", "our",
-        "please", "really", "right", "so", "some", "that", "the", "their", "them", "then", "there",
-        "these", "they", "this", "those", "to", "uh", "um", "us", "very", "was", "we", "well", "were",
-        "what", "which", "who", "will", "with", "would", "yeah", "you", "your", "actually", "basically",
-        "sort", "kind", "thing", "guess", "think", "want", "wanted", "need", "needed", "wonder",
-        "wondering", "can", "should", "may", "might", "also", "too", "yes", "thank", "thanks", "hey",
-        "morning", "afternoon", "sorry", "bit", "because", "cause", "one",
+        "a",
+        "about",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "being",
+        "but",
+        "by",
+        "call",
+        "calling",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "er",
+        "erm",
+        "for",
+        "from",
+        "get",
+        "got",
+        "had",
+        "has",
+        "have",
+        "hello",
+        "hi",
+        "hmm",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "just",
+        "know",
+        "like",
+        "mean",
+        "me",
+        "mm",
+        "my",
+        "myself",
+        "of",
+        "oh",
+        "ok",
+        "okay",
+        "on",
+        "or",
+        "our",
+        "please",
+        "really",
+        "right",
+        "so",
+        "some",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "uh",
+        "um",
+        "us",
+        "very",
+        "was",
+        "we",
+        "well",
+        "were",
+        "what",
+        "which",
+        "who",
+        "will",
+        "with",
+        "would",
+        "yeah",
+        "you",
+        "your",
+        "actually",
+        "basically",
+        "sort",
+        "kind",
+        "thing",
+        "guess",
+        "think",
+        "want",
+        "wanted",
+        "need",
+        "needed",
+        "wonder",
+        "wondering",
+        "can",
+        "should",
+        "may",
+        "might",
+        "also",
+        "too",
+        "yes",
+        "thank",
+        "thanks",
+        "hey",
+        "morning",
+        "afternoon",
+        "sorry",
+        "bit",
+        "because",
+        "cause",
+        "one",
     ];
     STOP.contains(&w)
 }
@@ -205,7 +313,10 @@ mod tests {
     use super::*;
 
     fn terms(text: &str) -> Vec<String> {
-        tokens(&normalize(text), JaTokens::default()).into_iter().map(|t| t.term).collect()
+        tokens(&normalize(text), JaTokens::default())
+            .into_iter()
+            .map(|t| t.term)
+            .collect()
     }
 
     #[test]
@@ -225,7 +336,10 @@ mod tests {
 
     #[test]
     fn stop_words_go_and_negation_stays() {
-        assert_eq!(terms("Um, it doesn't work and I can't log in!"), ["not", "work", "not", "log"]);
+        assert_eq!(
+            terms("Um, it doesn't work and I can't log in!"),
+            ["not", "work", "not", "log"]
+        );
         assert_eq!(terms("Where is my order?"), ["wher", "order"]);
     }
 
@@ -251,6 +365,9 @@ mod tests {
 
     #[test]
     fn mixed_scripts_split_at_the_boundary() {
-        assert_eq!(terms("Wi-Fiにつながらない"), ["wi", "fi", "につ", "つな", "なが", "がら", "らな", "ない"]);
+        assert_eq!(
+            terms("Wi-Fiにつながらない"),
+            ["wi", "fi", "につ", "つな", "なが", "がら", "らな", "ない"]
+        );
     }
 }
