@@ -77,7 +77,8 @@ export function renderAlerts(list, alerts) {
         "li",
         { className: `alert sev-${String(a.severity ?? "info").toLowerCase()}`, data: { rule: a.rule ?? "", severity: a.severity ?? "" } },
         el("span", { className: "a-label", text: a.label ?? a.rule ?? "Alert" }),
-        a.text ? el("q", { className: "a-text", text: a.text }) : null,
+        a.matched ? el("q", { className: "a-text", text: a.matched }) : null,
+        a.channel ? el("span", { className: "muted small", text: a.channel === "agent" ? "you said" : "the caller said" }) : null,
       ),
     ),
   );

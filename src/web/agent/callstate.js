@@ -45,7 +45,7 @@ export class CallState {
   /** An alert once per rule and utterance: events after the context's seq may repeat what it had. */
   addAlert(a) {
     if (this.alerts.some((x) => x.rule === a.rule && x.utterance_id === a.utterance_id)) return false;
-    this.alerts.push({ rule: a.rule, severity: a.severity, label: a.label, utterance_id: a.utterance_id, text: a.text });
+    this.alerts.push({ rule: a.rule, severity: a.severity, label: a.label, channel: a.channel, utterance_id: a.utterance_id, matched: a.matched });
     return true;
   }
 

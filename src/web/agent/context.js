@@ -76,6 +76,7 @@ function previousCall(c) {
 /** A stored summary (`reason`, `actions`, `outcome`, `follow_ups`) as short lines; null when empty. */
 export function summaryList(s) {
   const rows = [];
+  if (s?.caller_said) rows.push(["Caller said", s.caller_said]);
   if (Array.isArray(s?.actions) && s.actions.length) rows.push(["Done", s.actions.join(" · ")]);
   if (s?.outcome) rows.push(["Outcome", s.outcome]);
   if (Array.isArray(s?.follow_ups) && s.follow_ups.length) rows.push(["Follow up", s.follow_ups.join(" · ")]);

@@ -131,7 +131,7 @@ function drawAgents() {
 function drawCalls() {
   const calls = state.overview.callList();
   const rows = calls.map((c) => {
-    const worst = c.alerts?.at(-1);
+    const latest = c.alerts?.at(-1);
     const tr = el(
       "tr",
       { data: { call: c.call_id, state: c.state } },
@@ -144,7 +144,7 @@ function drawCalls() {
         "td",
         { className: "alerts-cell" },
         c.alerts?.length
-          ? el("span", { className: `alert-count sev-${String(worst?.severity ?? "info").toLowerCase()}`, title: c.alerts.map((a) => a.label ?? a.rule).join(", "), text: `${c.alerts.length} · ${worst?.label ?? worst?.rule ?? ""}` })
+          ? el("span", { className: `alert-count sev-${String(latest?.severity ?? "info").toLowerCase()}`, title: c.alerts.map((a) => a.label ?? a.rule).join(", "), text: `${c.alerts.length} · ${latest?.label ?? latest?.rule ?? ""}` })
           : el("span", { className: "muted", text: "–" }),
       ),
       el("td", {}, counter(c.started_ms, clock)),

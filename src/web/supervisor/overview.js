@@ -185,7 +185,7 @@ export class Overview {
         break;
       case "Alert":
         if (call && !call.alerts.some((a) => a.rule === ev.rule && a.utterance_id === ev.utterance_id)) {
-          call.alerts.push({ rule: ev.rule, severity: ev.severity, label: ev.label, utterance_id: ev.utterance_id, text: ev.text });
+          call.alerts.push({ rule: ev.rule, severity: ev.severity, label: ev.label, channel: ev.channel, utterance_id: ev.utterance_id, matched: ev.matched });
         }
         changed.add("calls");
         break;

@@ -92,7 +92,7 @@ test("suggestions, alerts, sentiment, recording, variables and summary follow th
   const s = { intent: "order_tracking", title: "Track the order", confidence: 0.8, triggered_by: ["order", "late"], next_steps: [], script: "", article: "", data_to_check: [{ name: "order_number", value: "123456" }] };
   assert.equal(c.apply(ev("Suggestion", { suggestions: [s] })).part, "suggestions");
   assert.equal(c.suggestedReason(), "Track the order");
-  c.apply(ev("Alert", { rule: "legal", severity: "high", label: "Legal threat", utterance_id: 3, text: "my lawyer" }));
+  c.apply(ev("Alert", { rule: "legal", severity: "critical", label: "Legal threat", utterance_id: 3, channel: "caller", matched: "my lawyer" }));
   assert.equal(c.alerts.length, 1);
   c.apply(ev("SentimentChanged", { utterance_id: 3, score: -0.6, trend: -0.3 }));
   c.apply(ev("SentimentChanged", { utterance_id: 4, score: 0.2, trend: -0.1 }));
@@ -118,7 +118,7 @@ test("the context's parts: queue, waited since, attempt, history, IVR variables,
         recording_paused: true,
         suggestions: { suggestions: [{ intent: "track", title: "Track the order", confidence: 0.7 }] },
         sentiment: { utterance_id: 2, score: -0.4, trend: -0.2 },
-        alerts: [{ rule: "legal", severity: "high", label: "Legal threat", utterance_id: 2, text: "lawyer" }],
+        alerts: [{ rule: "legal", severity: "critical", label: "Legal threat", utterance_id: 2, channel: "caller", matched: "lawyer" }],
       },
     }),
     { agent: "ann" },
@@ -132,7 +132,7 @@ test("the context's parts: queue, waited since, attempt, history, IVR variables,
   assert.equal(c.suggestedReason(), "Track the order");
   seq = 10;
   // The same alert and sentiment again after the context's seq: no duplicate.
-  assert.equal(c.apply(ev("Alert", { rule: "legal", severity: "high", label: "Legal threat", utterance_id: 2, text: "lawyer" })), null);
+  assert.equal(c.apply(ev("Alert", { rule: "legal", severity: "critical", label: "Legal threat", utterance_id: 2, channel: "caller", matched: "lawyer" })), null);
   assert.equal(c.apply(ev("SentimentChanged", { utterance_id: 2, score: -0.4, trend: -0.2 })), null);
   assert.equal(c.alerts.length, 1);
   assert.equal(c.sentimentHistory.length, 1);

@@ -75,8 +75,8 @@ test("a call from start to an agent and its end", () => {
     [["q2", 1], ["n1", 2]],
   );
   feed(o, ev("q1", 5700, "SentimentChanged", { utterance_id: 1, score: -0.5, trend: -0.2 }));
-  feed(o, ev("q1", 5800, "Alert", { rule: "legal", severity: "high", label: "Legal threat", utterance_id: 1, text: "lawyer" }));
-  feed(o, ev("q1", 5900, "Alert", { rule: "legal", severity: "high", label: "Legal threat", utterance_id: 1, text: "lawyer" }));
+  feed(o, ev("q1", 5800, "Alert", { rule: "legal", severity: "critical", label: "Legal threat", utterance_id: 1, channel: "caller", matched: "lawyer" }));
+  feed(o, ev("q1", 5900, "Alert", { rule: "legal", severity: "critical", label: "Legal threat", utterance_id: 1, channel: "caller", matched: "lawyer" }));
   feed(o, ev("q1", 5950, "RecordingPaused", { reason: "api" }));
   assert.deepEqual(o.calls.get("q1").sentiment, { utterance_id: 1, score: -0.5, trend: -0.2 });
   assert.equal(o.calls.get("q1").alerts.length, 1);
