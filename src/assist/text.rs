@@ -3,7 +3,9 @@
 //! has no spaces, become character bigrams. Each token keeps its byte span in the normalised text so
 //! that the words that triggered a match can be shown as the caller said them.
 
+use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 pub use crate::ivr::matcher::normalize;
 
@@ -111,11 +113,8 @@ fn japanese_run(run: &[(usize, char)], ja: JaTokens, out: &mut Vec<Token>) {
 /// token (it carries meaning: "not working"), other clitics are dropped.
 fn english_word(text: &str, span: Range<usize>, out: &mut Vec<Token>) {
     for (word, span) in split_contraction(text, span) {
-        if is_stop_word(&word) {
-            continue;
-        }
         let term = stem(&word);
-        if !term.is_empty() && !is_stop_word(&term) {
+        if !term.is_empty() && !STOP_STEMS.contains(&term) {
             out.push(Token { term, span });
         }
     }
@@ -182,10 +181,12 @@ pub fn stem(word: &str) -> String {
     s
 }
 
+/// The stop words stemmed, and words compared stemmed: "called" goes with "call".
+static STOP_STEMS: LazyLock<HashSet<String>> = LazyLock::new(|| STOP.iter().map(|w| stem(w)).collect());
+
 /// Function words and a support call's small talk; "not", "where" and "when" are kept on purpose
 /// ("not working", "where is my order", "when will it arrive").
-fn is_stop_word(w: &str) -> bool {
-    const STOP: &[&str] = &[
+const STOP: &[&str] = &[
         "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "being", "but", "by",
         "call", "calling", "could", "did", "do", "does", "doing", "er", "erm", "for", "from", "get", "got",
         "had", "has", "have", "hello", "hi", "hmm", "i", "if", "in", "into", "is", "it", "its", "just",
@@ -196,9 +197,7 @@ fn is_stop_word(w: &str) -> bool {
         "sort", "kind", "thing", "guess", "think", "want", "wanted", "need", "needed", "wonder",
         "wondering", "can", "should", "may", "might", "also", "too", "yes", "thank", "thanks", "hey",
         "morning", "afternoon", "sorry", "bit", "because", "cause", "one",
-    ];
-    STOP.contains(&w)
-}
+];
 
 #[cfg(test)]
 mod tests {
