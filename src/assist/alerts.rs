@@ -91,7 +91,11 @@ impl Phrase {
                 (0..(words.len() + 1).saturating_sub(pattern.len()))
                     .find(|&i| {
                         pattern.iter().zip(&words[i..]).all(|((p, prefix), w)| {
-                            if *prefix { w.starts_with(p.as_str()) } else { w == p }
+                            if *prefix {
+                                w.starts_with(p.as_str())
+                            } else {
+                                w == p
+                            }
                         })
                     })
                     .map(|i| words[i..i + pattern.len()].join(" "))
@@ -120,10 +124,11 @@ impl Rule {
         {
             return Some(card);
         }
-        self.phrases
-            .iter()
-            .find_map(|p| p.find(masked))
-            .or_else(|| self.regexes.iter().find_map(|r| r.find(masked).map(|m| m.as_str().to_string())))
+        self.phrases.iter().find_map(|p| p.find(masked)).or_else(|| {
+            self.regexes
+                .iter()
+                .find_map(|r| r.find(masked).map(|m| m.as_str().to_string()))
+        })
     }
 }
 
@@ -134,12 +139,17 @@ pub struct AlertRules {
 
 impl AlertRules {
     pub(super) fn parse(src: &str) -> Result<AlertRules, KnowledgeError> {
-        let file: AlertsFile = toml::from_str(src).map_err(|e| KnowledgeError::new(ALERTS_FILE, e.to_string()))?;
+        let file: AlertsFile =
+            toml::from_str(src).map_err(|e| KnowledgeError::new(ALERTS_FILE, e.to_string()))?;
         let mut problems = Vec::new();
         let mut ids = BTreeSet::new();
         let mut rules = Vec::new();
         for (n, def) in file.rules.into_iter().enumerate() {
-            let name = if def.id.is_empty() { format!("#{}", n + 1) } else { def.id.clone() };
+            let name = if def.id.is_empty() {
+                format!("#{}", n + 1)
+            } else {
+                def.id.clone()
+            };
             let mut bad = |what: String| problems.push(format!("rule `{name}`: {what}"));
             if def.id.trim().is_empty() {
                 bad("`id` is empty".into());
@@ -248,19 +258,37 @@ mod tests {
         AlertRules::parse(Sources::EMBEDDED.alerts).unwrap()
     }
 
-    fn fire(alerter: &mut Alerter, channel: Channel, kind: TranscriptKind, id: u64, text: &str) -> Vec<String> {
+    fn fire(
+        alerter: &mut Alerter,
+        channel: Channel,
+        kind: TranscriptKind,
+        id: u64,
+        text: &str,
+    ) -> Vec<String> {
         let alerts = alerter.on_text(&rules(), "en", channel, kind, id, text);
-        alerts.into_iter().map(|a| format!("{}:{}:{}", a.rule, a.utterance_id, a.matched)).collect::<Vec<_>>()
+        alerts
+            .into_iter()
+            .map(|a| format!("{}:{}:{}", a.rule, a.utterance_id, a.matched))
+            .collect::<Vec<_>>()
     }
 
     #[test]
     fn each_rule_fires_once_per_call() {
         let mut a = Alerter::default();
-        assert_eq!(fire(&mut a, Channel::Caller, Partial, 1, "I want to cancel"), ["cancellation:1:cancel"]);
+        assert_eq!(
+            fire(&mut a, Channel::Caller, Partial, 1, "I want to cancel"),
+            ["cancellation:1:cancel"]
+        );
         assert!(fire(&mut a, Channel::Caller, Partial, 1, "I want to cancel my order").is_empty());
         assert!(fire(&mut a, Channel::Caller, Final, 1, "I want to cancel my order.").is_empty());
         assert_eq!(
-            fire(&mut a, Channel::Caller, Final, 2, "Otherwise I'm calling my lawyer, this is unacceptable!"),
+            fire(
+                &mut a,
+                Channel::Caller,
+                Final,
+                2,
+                "Otherwise I'm calling my lawyer, this is unacceptable!"
+            ),
             ["complaint:2:unacceptable", "legal_threat:2:lawyer"]
         );
     }
@@ -269,12 +297,21 @@ mod tests {
     fn japanese_phrases_and_the_callers_side_only() {
         let mut a = Alerter::default();
         assert!(fire(&mut a, Channel::Agent, Final, 1, "I can cancel it for you.").is_empty());
-        assert_eq!(fire(&mut a, Channel::Caller, Final, 2, "弁護士に相談します。"), ["legal_threat:2:弁護士"]);
-        assert_eq!(fire(&mut a, Channel::Caller, Final, 3, "責任者を出してください"), ["supervisor_request:3:責任者"]);
+        assert_eq!(
+            fire(&mut a, Channel::Caller, Final, 2, "弁護士に相談します。"),
+            ["legal_threat:2:弁護士"]
+        );
+        assert_eq!(
+            fire(&mut a, Channel::Caller, Final, 3, "責任者を出してください"),
+            ["supervisor_request:3:責任者"]
+        );
         // "Sue" the name is not a threat; "sue you" is.
         let mut a = Alerter::default();
         assert!(fire(&mut a, Channel::Caller, Final, 1, "Hi, this is Sue from Osaka.").is_empty());
-        assert_eq!(fire(&mut a, Channel::Caller, Final, 2, "I'll sue you"), ["legal_threat:2:sue you"]);
+        assert_eq!(
+            fire(&mut a, Channel::Caller, Final, 2, "I'll sue you"),
+            ["legal_threat:2:sue you"]
+        );
     }
 
     #[test]
@@ -286,7 +323,13 @@ mod tests {
             ["card_number:2:•••• •••• •••• 1234"]
         );
         let mut a = Alerter::default();
-        let out = fire(&mut a, Channel::Agent, Partial, 7, "so that's 4111 1111 1111 1111, right");
+        let out = fire(
+            &mut a,
+            Channel::Agent,
+            Partial,
+            7,
+            "so that's 4111 1111 1111 1111, right",
+        );
         assert_eq!(out, ["card_number:7:•••• •••• •••• 1111"]);
         let mut a = Alerter::default();
         assert!(fire(&mut a, Channel::Caller, Final, 1, "my order number is 12345678").is_empty());
@@ -311,10 +354,14 @@ regex = ["(unclosed"]
         .unwrap_err();
         let all = err.problems.join("\n");
         assert!(all.contains("rule `a`: `label.en` is missing"), "{all}");
-        assert!(all.contains("rule `a`: has no `phrases`, `regex` or `detector`"), "{all}");
+        assert!(
+            all.contains("rule `a`: has no `phrases`, `regex` or `detector`"),
+            "{all}"
+        );
         assert!(all.contains("rule `a`: duplicate `id`"), "{all}");
         assert!(all.contains("`regex` \"(unclosed\" does not compile"), "{all}");
-        let err = AlertRules::parse("[[rule]]\nid = \"x\"\nseverity = \"loud\"\nlabel = { en = \"X\" }\n").unwrap_err();
+        let err = AlertRules::parse("[[rule]]\nid = \"x\"\nseverity = \"loud\"\nlabel = { en = \"X\" }\n")
+            .unwrap_err();
         assert!(err.to_string().contains("loud"), "{err}");
     }
 }

@@ -55,7 +55,9 @@ impl Bm25 {
 
     /// Whether document `doc` holds `term`.
     pub fn contains(&self, doc: usize, term: &str) -> bool {
-        self.postings.get(term).is_some_and(|p| p.iter().any(|&(d, _)| d == doc))
+        self.postings
+            .get(term)
+            .is_some_and(|p| p.iter().any(|&(d, _)| d == doc))
     }
 
     /// The non-negative IDF variant (Lucene's): a term in most documents still counts a little.
@@ -71,12 +73,20 @@ mod tests {
     use super::*;
 
     fn docs(texts: &[&str]) -> Vec<Vec<String>> {
-        texts.iter().map(|t| t.split(' ').map(String::from).collect()).collect()
+        texts
+            .iter()
+            .map(|t| t.split(' ').map(String::from).collect())
+            .collect()
     }
 
     #[test]
     fn rare_terms_weigh_more_than_common_ones() {
-        let index = Bm25::new(&docs(&["order late", "order cancel", "order return", "password reset"]));
+        let index = Bm25::new(&docs(&[
+            "order late",
+            "order cancel",
+            "order return",
+            "password reset",
+        ]));
         let s = index.scores(&[("order", 1.0), ("cancel", 1.0)]);
         assert!(s[1] > s[0] && s[1] > s[2], "{s:?}");
         assert_eq!(s[3], 0.0);

@@ -19,7 +19,9 @@ pub type PerLanguage<T> = BTreeMap<String, T>;
 
 /// The entry for `language`, else English, else any: a missing translation shows English, not nothing.
 pub fn localized<'a, T>(map: &'a PerLanguage<T>, language: &str) -> Option<&'a T> {
-    map.get(language).or_else(|| map.get("en")).or_else(|| map.values().next())
+    map.get(language)
+        .or_else(|| map.get("en"))
+        .or_else(|| map.values().next())
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -174,7 +176,11 @@ impl Knowledge {
 
     /// `language` if the knowledge base has it (`en-US` counts as `en`), else English.
     pub fn language_for(&self, language: &str) -> String {
-        let base = language.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        let base = language
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if self.languages.contains(&base) {
             base
         } else {
@@ -184,7 +190,9 @@ impl Knowledge {
 }
 
 fn is_name(s: &str, extra: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || extra.contains(c))
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || extra.contains(c))
 }
 
 fn validate(file: &IntentsFile) -> Vec<String> {
@@ -202,7 +210,11 @@ fn validate(file: &IntentsFile) -> Vec<String> {
     // A phrase in two intents makes them tie on it: it says nothing about either.
     let mut owner: HashMap<(String, String), String> = HashMap::new();
     for (n, intent) in file.intents.iter().enumerate() {
-        let name = if intent.id.is_empty() { format!("#{}", n + 1) } else { intent.id.clone() };
+        let name = if intent.id.is_empty() {
+            format!("#{}", n + 1)
+        } else {
+            intent.id.clone()
+        };
         let mut bad = |what: String| problems.push(format!("intent `{name}`: {what}"));
         if !is_name(&intent.id, "") {
             bad("`id` must be lower-case letters, digits and `_`".into());
@@ -210,12 +222,17 @@ fn validate(file: &IntentsFile) -> Vec<String> {
             bad("duplicate `id`".into());
         }
         if !(intent.article.starts_with("https://") || intent.article.starts_with("http://")) {
-            bad(format!("`article` must be an http(s) link, got {:?}", intent.article));
+            bad(format!(
+                "`article` must be an http(s) link, got {:?}",
+                intent.article
+            ));
         }
         let mut names = BTreeSet::new();
         for d in &intent.data_to_check {
             if !is_name(d, ".") {
-                bad(format!("`data_to_check` entry {d:?} must be a lower-case name such as `order_number`"));
+                bad(format!(
+                    "`data_to_check` entry {d:?} must be a lower-case name such as `order_number`"
+                ));
             } else if !names.insert(d) {
                 bad(format!("`data_to_check` lists {d:?} twice"));
             }
@@ -243,7 +260,9 @@ fn validate(file: &IntentsFile) -> Vec<String> {
             }
             match intent.next_steps.get(lang) {
                 Some(steps) if !steps.is_empty() && steps.iter().all(|s| !s.trim().is_empty()) => {}
-                _ => bad(format!("`next_steps.{lang}` is missing, empty or has an empty step")),
+                _ => bad(format!(
+                    "`next_steps.{lang}` is missing, empty or has an empty step"
+                )),
             }
             let phrases = intent.phrases.get(lang).map(Vec::as_slice).unwrap_or_default();
             if phrases.is_empty() {
@@ -252,7 +271,9 @@ fn validate(file: &IntentsFile) -> Vec<String> {
             for p in phrases {
                 let norm = normalize(p);
                 if tokens(&norm, JaTokens::default()).is_empty() {
-                    bad(format!("phrase {p:?} has no searchable words (empty, or only stop words)"));
+                    bad(format!(
+                        "phrase {p:?} has no searchable words (empty, or only stop words)"
+                    ));
                 } else if let Some(other) = owner.insert((lang.clone(), norm), name.clone()) {
                     if other == name {
                         bad(format!("phrase {p:?} appears twice"));

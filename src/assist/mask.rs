@@ -29,7 +29,10 @@ impl DigitRun {
 
 /// The text with every card number masked, and whether there was one.
 pub fn mask_card_numbers(text: &str) -> (String, bool) {
-    let runs: Vec<DigitRun> = digit_runs(text).into_iter().filter(|r| r.digits.len() >= CARD_MIN_DIGITS).collect();
+    let runs: Vec<DigitRun> = digit_runs(text)
+        .into_iter()
+        .filter(|r| r.digits.len() >= CARD_MIN_DIGITS)
+        .collect();
     if runs.is_empty() {
         return (text.to_string(), false);
     }
@@ -39,15 +42,23 @@ pub fn mask_card_numbers(text: &str) -> (String, bool) {
 /// Whether the text ends in a run of digits that may be the start of a card number being read out (at
 /// least [`CARD_START_DIGITS`] so far), so that the recording can be paused before the rest is said.
 pub fn looks_like_card_start(text: &str) -> bool {
-    digit_runs(text).iter().any(|r| r.at_end && r.digits.len() >= CARD_START_DIGITS)
+    digit_runs(text)
+        .iter()
+        .any(|r| r.at_end && r.digits.len() >= CARD_START_DIGITS)
 }
 
 /// The first card number in `text`, masked: what an alert may show.
 pub fn card_number_in(text: &str) -> Option<String> {
-    let run = digit_runs(text).into_iter().find(|r| r.digits.len() >= CARD_MIN_DIGITS)?;
+    let run = digit_runs(text)
+        .into_iter()
+        .find(|r| r.digits.len() >= CARD_MIN_DIGITS)?;
     let span = run.span();
     let shifted = DigitRun {
-        digits: run.digits.iter().map(|d| d.start - span.start..d.end - span.start).collect(),
+        digits: run
+            .digits
+            .iter()
+            .map(|d| d.start - span.start..d.end - span.start)
+            .collect(),
         at_end: run.at_end,
     };
     Some(mask_runs(&text[span], &[shifted]))
@@ -90,7 +101,10 @@ fn mask_runs(text: &str, runs: &[DigitRun]) -> String {
 fn digit_value(c: char) -> bool {
     c.is_ascii_digit()
         || ('０'..='９').contains(&c)
-        || matches!(c, '〇' | '零' | '一' | '二' | '三' | '四' | '五' | '六' | '七' | '八' | '九')
+        || matches!(
+            c,
+            '〇' | '零' | '一' | '二' | '三' | '四' | '五' | '六' | '七' | '八' | '九'
+        )
 }
 
 fn ends_sentence(c: char) -> bool {
@@ -98,7 +112,11 @@ fn ends_sentence(c: char) -> bool {
 }
 
 fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '-' | '‐' | '–' | '—' | '.' | ',' | '、' | '，' | '・' | 'ー' | '－' | '．')
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '‐' | '–' | '—' | '.' | ',' | '、' | '，' | '・' | 'ー' | '－' | '．'
+        )
 }
 
 /// English words for one digit; "oh" is how a zero is read.
@@ -124,7 +142,9 @@ fn digit_runs(text: &str) -> Vec<DigitRun> {
     let mut repeat: Option<(usize, usize)> = None;
     let close = |run: &mut Vec<Range<usize>>, runs: &mut Vec<DigitRun>| {
         if let Some(last) = run.last() {
-            let at_end = text[last.end..].chars().all(|c| is_separator(c) || ends_sentence(c));
+            let at_end = text[last.end..]
+                .chars()
+                .all(|c| is_separator(c) || ends_sentence(c));
             runs.push(DigitRun {
                 digits: std::mem::take(run),
                 at_end,
@@ -183,12 +203,21 @@ mod tests {
     #[test]
     fn card_numbers_as_whisper_writes_them_keep_the_last_four() {
         for (text, want) in [
-            ("my card is 4111 1111 1111 1111.", "my card is •••• •••• •••• 1111."),
+            (
+                "my card is 4111 1111 1111 1111.",
+                "my card is •••• •••• •••• 1111.",
+            ),
             ("4111-1111-1111-1234 expires", "••••-••••-••••-1234 expires"),
             ("It's 4111111111111111", "It's ••••••••••••1111"),
             ("378282246310005", "•••••••••••0005"),
-            ("カードは４１１１　１１１１　１１１１　１１１１です", "カードは••••　••••　••••　１１１１です"),
-            ("四一一一、一一一一、一一一一、一一一一", "••••、••••、••••、一一一一"),
+            (
+                "カードは４１１１　１１１１　１１１１　１１１１です",
+                "カードは••••　••••　••••　１１１１です",
+            ),
+            (
+                "四一一一、一一一一、一一一一、一一一一",
+                "••••、••••、••••、一一一一",
+            ),
         ] {
             assert_eq!(masked(text), want, "{text:?}");
         }
@@ -235,7 +264,10 @@ mod tests {
 
     #[test]
     fn an_alert_shows_only_the_masked_number() {
-        assert_eq!(card_number_in("ok 4111 1111 1111 1111 yes").as_deref(), Some("•••• •••• •••• 1111"));
+        assert_eq!(
+            card_number_in("ok 4111 1111 1111 1111 yes").as_deref(),
+            Some("•••• •••• •••• 1111")
+        );
         assert_eq!(card_number_in("order 12345678"), None);
     }
 }

@@ -26,7 +26,7 @@ pub use alerts::{Alert, Severity};
 pub use knowledge::{Intent, Knowledge, KnowledgeError, Sources};
 pub use mask::{CARD_MIN_DIGITS, CARD_START_DIGITS, looks_like_card_start, mask_card_numbers};
 pub use retrieve::{RetrievalOptions, Retriever, Scored, Unit};
-pub use suggest::{DataItem, Suggestion};
+pub use suggest::{DataItem, SHOW_CONFIDENCE, Suggestion};
 pub use summary::{Summary, SummaryInput, WrapUp, summarise};
 pub use text::JaTokens;
 
@@ -50,7 +50,11 @@ pub struct CallContext {
 impl CallContext {
     /// The IVR choices that make an intent more likely.
     fn prior(&self) -> Vec<&str> {
-        self.ivr_intent.iter().chain(&self.queue).map(String::as_str).collect()
+        self.ivr_intent
+            .iter()
+            .chain(&self.queue)
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -60,7 +64,11 @@ pub enum Output {
     /// The suggestions to show now, best first (replaces the previous list).
     Suggestions(Vec<Suggestion>),
     /// A caller's final utterance's sentiment in -1..1 and the call's trend.
-    Sentiment { utterance_id: u64, score: f32, trend: f32 },
+    Sentiment {
+        utterance_id: u64,
+        score: f32,
+        trend: f32,
+    },
     Alert(Alert),
 }
 
@@ -118,7 +126,11 @@ impl Assistant {
             .collect();
         let settled = kind == TranscriptKind::Final;
         if settled {
-            match self.finals.iter_mut().find(|(c, id, _)| (*c, *id) == (channel, utterance_id)) {
+            match self
+                .finals
+                .iter_mut()
+                .find(|(c, id, _)| (*c, *id) == (channel, utterance_id))
+            {
                 Some((_, _, t)) => t.clone_from(&masked),
                 None => self.finals.push((channel, utterance_id, masked.clone())),
             }
@@ -128,12 +140,24 @@ impl Assistant {
         }
         if !settled {
             self.caller_partial = Some((utterance_id, masked.clone()));
-        } else if self.caller_partial.as_ref().is_some_and(|(id, _)| *id == utterance_id) {
+        } else if self
+            .caller_partial
+            .as_ref()
+            .is_some_and(|(id, _)| *id == utterance_id)
+        {
             self.caller_partial = None;
         }
-        let ranked = self.kb.retriever().rank(&self.language, &self.recent(), &self.context.prior());
-        if let Some(list) = self.suggester.update(&self.kb, &ranked, settled, &self.language, &self.context.variables)
-        {
+        let ranked = self
+            .kb
+            .retriever()
+            .rank(&self.language, &self.recent(), &self.context.prior());
+        if let Some(list) = self.suggester.update(
+            &self.kb,
+            &ranked,
+            settled,
+            &self.language,
+            &self.context.variables,
+        ) {
             out.push(Output::Suggestions(list));
         }
         if settled {
@@ -152,7 +176,12 @@ impl Assistant {
     /// The caller's recent utterances with their weights: the newest (the partial, if one is in
     /// progress) 1, each older one [`DECAY`] times the one after it.
     fn recent(&self) -> Vec<(&str, f32)> {
-        let finals = self.finals.iter().rev().filter(|(c, _, _)| *c == Channel::Caller).map(|(_, _, t)| t);
+        let finals = self
+            .finals
+            .iter()
+            .rev()
+            .filter(|(c, _, _)| *c == Channel::Caller)
+            .map(|(_, _, t)| t);
         let newest_first = self.caller_partial.iter().map(|(_, t)| t).chain(finals);
         let mut w = 1.0;
         let mut out: Vec<(&str, f32)> = newest_first

@@ -58,21 +58,31 @@ impl Lexicon {
         for (lang, part) in [("en", &file.en), ("ja", &file.ja)] {
             for (w, &v) in &part.words {
                 if w.trim().is_empty() || v == 0.0 || !(-4.0..=4.0).contains(&v) {
-                    problems.push(format!("`{lang}.words` {w:?} = {v}: need a non-empty word and a weight in -4..4, not 0"));
+                    problems.push(format!(
+                        "`{lang}.words` {w:?} = {v}: need a non-empty word and a weight in -4..4, not 0"
+                    ));
                 }
             }
             for (w, &v) in &part.intensifiers {
                 if w.trim().is_empty() || !(v > 0.0 && v <= 3.0) {
-                    problems.push(format!("`{lang}.intensifiers` {w:?} = {v}: need a word and a factor in (0, 3]"));
+                    problems.push(format!(
+                        "`{lang}.intensifiers` {w:?} = {v}: need a word and a factor in (0, 3]"
+                    ));
                 }
             }
-            if part.negators.iter().chain(&part.contrast).any(|w| w.trim().is_empty()) {
+            if part
+                .negators
+                .iter()
+                .chain(&part.contrast)
+                .any(|w| w.trim().is_empty())
+            {
                 problems.push(format!("`{lang}`: an empty negator or contrast word"));
             }
         }
         KnowledgeError::check(SENTIMENT_FILE, problems)?;
-        let mut ja_order: Vec<(String, f32)> = file.ja.words.iter().map(|(w, &v)| (normalize(w), v)).collect();
-        ja_order.sort_by(|a, b| b.0.chars().count().cmp(&a.0.chars().count()));
+        let mut ja_order: Vec<(String, f32)> =
+            file.ja.words.iter().map(|(w, &v)| (normalize(w), v)).collect();
+        ja_order.sort_by_key(|(w, _)| std::cmp::Reverse(w.chars().count()));
         Ok(Lexicon {
             en: file.en,
             ja: file.ja,
@@ -84,7 +94,11 @@ impl Lexicon {
     /// Japanese script is read with the Japanese lexicon, anything else with the English one.
     pub fn score(&self, text: &str) -> f32 {
         let norm = normalize(text);
-        let weights = if norm.chars().any(is_japanese) { self.japanese(&norm) } else { self.english(&norm) };
+        let weights = if norm.chars().any(is_japanese) {
+            self.japanese(&norm)
+        } else {
+            self.english(&norm)
+        };
         let sum: f32 = weights.found.iter().sum();
         sum / (sum * sum + SQUASH).sqrt()
     }
@@ -94,7 +108,11 @@ impl Lexicon {
         let mut words: Vec<String> = Vec::new();
         let mut at = 0;
         for w in norm.split(' ') {
-            words.extend(split_contraction(norm, at..at + w.len()).into_iter().map(|(w, _)| w));
+            words.extend(
+                split_contraction(norm, at..at + w.len())
+                    .into_iter()
+                    .map(|(w, _)| w),
+            );
             at += w.len() + 1;
         }
         let part = &self.en;
@@ -117,7 +135,10 @@ impl Lexicon {
             if let Some(f) = i.checked_sub(1).and_then(|p| part.intensifiers.get(&words[p])) {
                 v *= f;
             }
-            if words[i.saturating_sub(NEGATION_WORDS)..i].iter().any(|w| part.negators.contains(w)) {
+            if words[i.saturating_sub(NEGATION_WORDS)..i]
+                .iter()
+                .any(|w| part.negators.contains(w))
+            {
                 v *= NEGATION;
             }
             out.push(v);
@@ -145,7 +166,11 @@ impl Lexicon {
             };
             let mut v = *v;
             let before: String = chars[..i].iter().collect();
-            if let Some((_, f)) = part.intensifiers.iter().find(|(w, _)| before.ends_with(w.as_str())) {
+            if let Some((_, f)) = part
+                .intensifiers
+                .iter()
+                .find(|(w, _)| before.ends_with(w.as_str()))
+            {
                 v *= f;
             }
             let end = i + word.chars().count();
@@ -175,7 +200,11 @@ struct Weights {
 
 impl Weights {
     fn push(&mut self, v: f32) {
-        self.found.push(if self.after_contrast { v * AFTER_CONTRAST } else { v });
+        self.found.push(if self.after_contrast {
+            v * AFTER_CONTRAST
+        } else {
+            v
+        });
     }
 
     fn contrast(&mut self) {

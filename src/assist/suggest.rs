@@ -8,8 +8,8 @@ use super::retrieve::Scored;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The least confidence for the top suggestion, and for the ones below it.
-const MIN_TOP: f32 = 0.35;
+/// The least confidence for the top suggestion to be shown, and for the ones below it.
+pub const SHOW_CONFIDENCE: f32 = 0.35;
 const MIN_OTHER: f32 = 0.12;
 const MAX_SHOWN: usize = 3;
 /// A challenger must score this much more than the shown top suggestion to replace it.
@@ -46,7 +46,9 @@ impl Suggestion {
             title: text(&intent.title),
             confidence: (scored.confidence * 100.0).round() / 100.0,
             triggered_by: scored.triggered_by.clone(),
-            next_steps: localized(&intent.next_steps, language).cloned().unwrap_or_default(),
+            next_steps: localized(&intent.next_steps, language)
+                .cloned()
+                .unwrap_or_default(),
             script: text(&intent.script),
             article: intent.article.clone(),
             data_to_check: intent
@@ -92,7 +94,10 @@ impl Suggester {
             .map(|r| Suggestion::new(&kb.intents()[r.intent], r, language, known))
             .collect();
         let material = proposal != self.shown_ids
-            || list.iter().zip(&self.shown).any(|(a, b)| (a.confidence - b.confidence).abs() >= CONFIDENCE_STEP);
+            || list
+                .iter()
+                .zip(&self.shown)
+                .any(|(a, b)| (a.confidence - b.confidence).abs() >= CONFIDENCE_STEP);
         if !material {
             return None;
         }
@@ -104,11 +109,15 @@ impl Suggester {
     /// The intents to show for this ranking: the top one (the shown one unless beaten by the margin),
     /// then the next best.
     fn propose(&self, ranked: &[Scored]) -> Vec<usize> {
-        let challenger = ranked.first().filter(|r| r.confidence >= MIN_TOP);
+        let challenger = ranked.first().filter(|r| r.confidence >= SHOW_CONFIDENCE);
         let top = match (self.shown_ids.first(), challenger) {
             (Some(&shown), Some(c)) if c.intent != shown => {
                 let held = ranked.iter().find(|r| r.intent == shown).map_or(0.0, |r| r.score);
-                if c.score >= held * (1.0 + MARGIN) { c.intent } else { shown }
+                if c.score >= held * (1.0 + MARGIN) {
+                    c.intent
+                } else {
+                    shown
+                }
             }
             (Some(&shown), _) => shown,
             (None, Some(c)) => c.intent,
@@ -153,15 +162,30 @@ mod tests {
         let name = |i: usize| kb.intents()[i].id.clone();
         let known = BTreeMap::new();
         let mut s = Suggester::default();
-        let first = s.update(&kb, &[scored(0, 10.0, 0.6), scored(1, 5.0, 0.2)], true, "en", &known);
+        let first = s.update(
+            &kb,
+            &[scored(0, 10.0, 0.6), scored(1, 5.0, 0.2)],
+            true,
+            "en",
+            &known,
+        );
         assert_eq!(ids(first), Some(vec![name(0), name(1)]));
         // Intent 1 now scores a little more: not enough, the shown one stays on top (the list is resent
         // because the confidences moved), and the same again is not resent.
         let ranked = [scored(1, 11.0, 0.45), scored(0, 10.0, 0.4)];
-        assert_eq!(ids(s.update(&kb, &ranked, true, "en", &known)), Some(vec![name(0), name(1)]));
+        assert_eq!(
+            ids(s.update(&kb, &ranked, true, "en", &known)),
+            Some(vec![name(0), name(1)])
+        );
         assert_eq!(s.update(&kb, &ranked, true, "en", &known), None);
         // Clearly more: it takes the top.
-        let beaten = s.update(&kb, &[scored(1, 14.0, 0.6), scored(0, 10.0, 0.3)], true, "en", &known);
+        let beaten = s.update(
+            &kb,
+            &[scored(1, 14.0, 0.6), scored(0, 10.0, 0.3)],
+            true,
+            "en",
+            &known,
+        );
         assert_eq!(ids(beaten), Some(vec![name(1), name(0)]));
     }
 
@@ -170,24 +194,44 @@ mod tests {
         let kb = Knowledge::embedded().unwrap();
         let known = BTreeMap::new();
         let mut s = Suggester::default();
-        assert_eq!(s.update(&kb, &[scored(2, 3.0, 0.2)], true, "en", &known), None, "too weak");
-        assert_eq!(s.update(&kb, &[scored(2, 9.0, 0.6)], false, "en", &known), None, "one partial");
-        assert_eq!(s.update(&kb, &[scored(3, 9.0, 0.6)], false, "en", &known), None, "it changed its mind");
+        assert_eq!(
+            s.update(&kb, &[scored(2, 3.0, 0.2)], true, "en", &known),
+            None,
+            "too weak"
+        );
+        assert_eq!(
+            s.update(&kb, &[scored(2, 9.0, 0.6)], false, "en", &known),
+            None,
+            "one partial"
+        );
+        assert_eq!(
+            s.update(&kb, &[scored(3, 9.0, 0.6)], false, "en", &known),
+            None,
+            "it changed its mind"
+        );
         let held = s.update(&kb, &[scored(3, 9.5, 0.62)], false, "en", &known);
         assert_eq!(ids(held), Some(vec![kb.intents()[3].id.clone()]));
         // The same list with a confidence a step higher is sent again; a small move is not.
         assert_eq!(s.update(&kb, &[scored(3, 12.0, 0.7)], true, "en", &known), None);
-        let stronger = s.update(&kb, &[scored(3, 15.0, 0.8)], true, "en", &known).unwrap();
+        let stronger = s
+            .update(&kb, &[scored(3, 15.0, 0.8)], true, "en", &known)
+            .unwrap();
         assert_eq!(stronger[0].confidence, 0.8);
     }
 
     #[test]
     fn a_suggestion_carries_what_the_agent_needs() {
         let kb = Knowledge::embedded().unwrap();
-        let i = kb.intents().iter().position(|i| i.id == "order_tracking").unwrap();
+        let i = kb
+            .intents()
+            .iter()
+            .position(|i| i.id == "order_tracking")
+            .unwrap();
         let known = BTreeMap::from([("order_number".to_string(), "123456".to_string())]);
         let mut s = Suggester::default();
-        let list = s.update(&kb, &[scored(i, 10.0, 0.7)], true, "ja", &known).unwrap();
+        let list = s
+            .update(&kb, &[scored(i, 10.0, 0.7)], true, "ja", &known)
+            .unwrap();
         let sug = &list[0];
         assert_eq!(sug.title, "注文の配送状況の確認（配送遅延）");
         assert!(sug.article.starts_with("https://support.example.com/"));

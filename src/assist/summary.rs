@@ -94,11 +94,7 @@ pub struct SummaryCues {
 
 /// Every language's patterns in one list: a call may mix them, and a pattern of the other script
 /// simply does not match.
-fn compile(
-    field: &str,
-    lists: &PerLanguage<Vec<String>>,
-    problems: &mut Vec<String>,
-) -> Vec<Regex> {
+fn compile(field: &str, lists: &PerLanguage<Vec<String>>, problems: &mut Vec<String>) -> Vec<Regex> {
     let mut out = Vec::new();
     for (lang, list) in lists {
         for p in list {
@@ -126,12 +122,22 @@ impl SummaryCues {
                 problems.push(format!("outcome `{}`: `label.en` is missing or empty", def.id));
             }
             if n == last && conditional {
-                problems.push(format!("outcome `{}`: the last outcome is the default: no `patterns`, no `when`", def.id));
+                problems.push(format!(
+                    "outcome `{}`: the last outcome is the default: no `patterns`, no `when`",
+                    def.id
+                ));
             } else if n < last && !conditional {
-                problems.push(format!("outcome `{}`: only the last outcome may have no `patterns` and no `when`", def.id));
+                problems.push(format!(
+                    "outcome `{}`: only the last outcome may have no `patterns` and no `when`",
+                    def.id
+                ));
             }
             outcomes.push(Outcome {
-                patterns: compile(&format!("outcome `{}`: patterns", def.id), &def.patterns, &mut problems),
+                patterns: compile(
+                    &format!("outcome `{}`: patterns", def.id),
+                    &def.patterns,
+                    &mut problems,
+                ),
                 label: def.label,
                 when: def.when,
             });
@@ -157,8 +163,11 @@ pub fn summarise(knowledge: &Knowledge, input: &SummaryInput<'_>) -> Summary {
         .iter()
         .flat_map(|(ch, text)| split_sentences(text).into_iter().map(move |s| (*ch, s)))
         .collect();
-    let caller: Vec<&str> =
-        sentences.iter().filter(|(ch, _)| *ch == Channel::Caller).map(|(_, s)| s.as_str()).collect();
+    let caller: Vec<&str> = sentences
+        .iter()
+        .filter(|(ch, _)| *ch == Channel::Caller)
+        .map(|(_, s)| s.as_str())
+        .collect();
 
     let prior = input.context.prior();
     let retriever = knowledge.retriever();
@@ -167,7 +176,11 @@ pub fn summarise(knowledge: &Knowledge, input: &SummaryInput<'_>) -> Summary {
     let intent = top.as_ref().map(|t| &knowledge.intents()[t.intent]);
     let caller_said = top.as_ref().and_then(|t| {
         let score_of = |s: &str| {
-            retriever.rank(&language, &[(s, 1.0)], &prior).into_iter().find(|r| r.intent == t.intent).map(|r| r.score)
+            retriever
+                .rank(&language, &[(s, 1.0)], &prior)
+                .into_iter()
+                .find(|r| r.intent == t.intent)
+                .map(|r| r.score)
         };
         caller
             .iter()
@@ -179,7 +192,13 @@ pub fn summarise(knowledge: &Knowledge, input: &SummaryInput<'_>) -> Summary {
     let reason = wrap_reason
         .map(str::to_string)
         .or_else(|| intent.and_then(|i| localized(&i.title, &language).cloned()))
-        .or_else(|| input.context.ivr_intent.clone().or_else(|| input.context.queue.clone()));
+        .or_else(|| {
+            input
+                .context
+                .ivr_intent
+                .clone()
+                .or_else(|| input.context.queue.clone())
+        });
 
     let matches = |res: &[Regex], s: &str| {
         let s = s.to_lowercase().replace('’', "'");
@@ -195,7 +214,10 @@ pub fn summarise(knowledge: &Knowledge, input: &SummaryInput<'_>) -> Summary {
         }
     }
 
-    let disposition = input.wrapup.map(|w| w.disposition.trim()).filter(|d| !d.is_empty());
+    let disposition = input
+        .wrapup
+        .map(|w| w.disposition.trim())
+        .filter(|d| !d.is_empty());
     let (outcome, outcome_inferred) = match disposition {
         Some(d) => (d.to_string(), false),
         None => {
@@ -210,7 +232,10 @@ pub fn summarise(knowledge: &Knowledge, input: &SummaryInput<'_>) -> Summary {
                 let default = o.when.is_none() && o.patterns.is_empty();
                 said || held || default
             });
-            let label = chosen.and_then(|o| localized(&o.label, &language)).cloned().unwrap_or_default();
+            let label = chosen
+                .and_then(|o| localized(&o.label, &language))
+                .cloned()
+                .unwrap_or_default();
             (label, true)
         }
     };
@@ -295,21 +320,46 @@ mod tests {
         let kb = Knowledge::embedded().unwrap();
         let call = finals(&[
             (Agent, "Thank you for calling, how can I help?"),
-            (Caller, "Hi. I ordered a kettle two weeks ago and it still hasn't arrived. It was meant to come last Monday."),
-            (Agent, "I'm sorry about that. I can see the courier lost the parcel."),
-            (Agent, "I've gone ahead and arranged a replacement with express shipping. I'll also email you the new tracking number."),
+            (
+                Caller,
+                "Hi. I ordered a kettle two weeks ago and it still hasn't arrived. It was meant to come last Monday.",
+            ),
+            (
+                Agent,
+                "I'm sorry about that. I can see the courier lost the parcel.",
+            ),
+            (
+                Agent,
+                "I've gone ahead and arranged a replacement with express shipping. I'll also email you the new tracking number.",
+            ),
             (Agent, "It should arrive within 2 business days."),
             (Caller, "That's great, thank you so much."),
         ]);
         let ctx = context("en", Some("orders"));
-        let s = summarise(&kb, &SummaryInput { context: &ctx, finals: &call, wrapup: None });
+        let s = summarise(
+            &kb,
+            &SummaryInput {
+                context: &ctx,
+                finals: &call,
+                wrapup: None,
+            },
+        );
         assert_eq!(s.intent.as_deref(), Some("order_tracking"));
         assert_eq!(s.reason.as_deref(), Some("Track the order (late delivery)"));
-        assert_eq!(s.caller_said.as_deref(), Some("I ordered a kettle two weeks ago and it still hasn't arrived."));
-        assert_eq!(s.actions, ["I've gone ahead and arranged a replacement with express shipping."]);
+        assert_eq!(
+            s.caller_said.as_deref(),
+            Some("I ordered a kettle two weeks ago and it still hasn't arrived.")
+        );
+        assert_eq!(
+            s.actions,
+            ["I've gone ahead and arranged a replacement with express shipping."]
+        );
         assert_eq!(
             s.follow_ups,
-            ["I'll also email you the new tracking number.", "It should arrive within 2 business days."]
+            [
+                "I'll also email you the new tracking number.",
+                "It should arrive within 2 business days."
+            ]
         );
         assert_eq!((s.outcome.as_str(), s.outcome_inferred), ("Resolved", true));
         assert_eq!(s.data["order_number"], "12345678");
@@ -321,7 +371,10 @@ mod tests {
     fn the_wrap_up_wins_and_a_japanese_call_works_the_same() {
         let kb = Knowledge::embedded().unwrap();
         let call = finals(&[
-            (Caller, "すみません、同じ注文で二重に請求されているみたいなんです。"),
+            (
+                Caller,
+                "すみません、同じ注文で二重に請求されているみたいなんです。",
+            ),
             (Agent, "ご不便をおかけしております。重複分を返金いたしました。"),
             (Agent, "3営業日以内にカードに戻ります。"),
             (Caller, "分かりました。"),
@@ -332,7 +385,14 @@ mod tests {
             disposition: "resolved".into(),
             notes: "refund ref R-1".into(),
         };
-        let s = summarise(&kb, &SummaryInput { context: &ctx, finals: &call, wrapup: Some(&wrapup) });
+        let s = summarise(
+            &kb,
+            &SummaryInput {
+                context: &ctx,
+                finals: &call,
+                wrapup: Some(&wrapup),
+            },
+        );
         assert_eq!(s.intent.as_deref(), Some("billing_charge"));
         assert_eq!(s.reason.as_deref(), Some("請求の確認・二重請求"));
         assert_eq!(s.actions, ["重複分を返金いたしました。"]);
@@ -346,16 +406,36 @@ mod tests {
         let ctx = context("en", None);
         let summary = |lines: &[(Channel, &str)]| {
             let call = finals(lines);
-            summarise(&kb, &SummaryInput { context: &ctx, finals: &call, wrapup: None })
+            summarise(
+                &kb,
+                &SummaryInput {
+                    context: &ctx,
+                    finals: &call,
+                    wrapup: None,
+                },
+            )
         };
-        let s = summary(&[(Caller, "My password doesn't work."), (Agent, "Let me transfer you to my supervisor.")]);
+        let s = summary(&[
+            (Caller, "My password doesn't work."),
+            (Agent, "Let me transfer you to my supervisor."),
+        ]);
         assert_eq!(s.outcome, "Escalated to a supervisor");
-        let s = summary(&[(Caller, "I can't log in."), (Agent, "I've reset it."), (Caller, "It's still not working.")]);
+        let s = summary(&[
+            (Caller, "I can't log in."),
+            (Agent, "I've reset it."),
+            (Caller, "It's still not working."),
+        ]);
         assert_eq!(s.outcome, "Not resolved");
-        let s = summary(&[(Caller, "Can I get a receipt?"), (Agent, "I'll get back to you on that.")]);
+        let s = summary(&[
+            (Caller, "Can I get a receipt?"),
+            (Agent, "I'll get back to you on that."),
+        ]);
         assert_eq!(s.outcome, "Follow-up pending");
         let s = summary(&[]);
-        assert_eq!((s.intent, s.reason, s.outcome.as_str()), (None, None, "Not determined"));
+        assert_eq!(
+            (s.intent, s.reason, s.outcome.as_str()),
+            (None, None, "Not determined")
+        );
         let long = "word ".repeat(100);
         assert!(shorten(&long).chars().count() <= MAX_CHARS);
     }
@@ -374,7 +454,13 @@ mod tests {
             "[actions]\nen = [\"(\"]\n[follow_ups]\n[[outcome]]\nid = \"x\"\nlabel = { en = \"X\" }\nwhen = \"actions\"\n",
         )
         .unwrap_err();
-        assert!(err.problems[0].contains("`actions.en` \"(\" does not compile"), "{err}");
-        assert!(err.problems[1].contains("outcome `x`: the last outcome is the default"), "{err}");
+        assert!(
+            err.problems[0].contains("`actions.en` \"(\" does not compile"),
+            "{err}"
+        );
+        assert!(
+            err.problems[1].contains("outcome `x`: the last outcome is the default"),
+            "{err}"
+        );
     }
 }

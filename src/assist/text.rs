@@ -187,16 +187,124 @@ static STOP_STEMS: LazyLock<HashSet<String>> = LazyLock::new(|| STOP.iter().map(
 /// Function words and a support call's small talk; "not", "where" and "when" are kept on purpose
 /// ("not working", "where is my order", "when will it arrive").
 const STOP: &[&str] = &[
-        "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "being", "but", "by",
-        "call", "calling", "could", "did", "do", "does", "doing", "er", "erm", "for", "from", "get", "got",
-        "had", "has", "have", "hello", "hi", "hmm", "i", "if", "in", "into", "is", "it", "its", "just",
-        "know", "like", "mean", "me", "mm", "my", "myself", "of", "oh", "ok", "okay", "on", "or", "our",
-        "please", "really", "right", "so", "some", "that", "the", "their", "them", "then", "there",
-        "these", "they", "this", "those", "to", "uh", "um", "us", "very", "was", "we", "well", "were",
-        "what", "which", "who", "will", "with", "would", "yeah", "you", "your", "actually", "basically",
-        "sort", "kind", "thing", "guess", "think", "want", "wanted", "need", "needed", "wonder",
-        "wondering", "can", "should", "may", "might", "also", "too", "yes", "thank", "thanks", "hey",
-        "morning", "afternoon", "sorry", "bit", "because", "cause", "one",
+    "a",
+    "about",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "being",
+    "but",
+    "by",
+    "call",
+    "calling",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "er",
+    "erm",
+    "for",
+    "from",
+    "get",
+    "got",
+    "had",
+    "has",
+    "have",
+    "hello",
+    "hi",
+    "hmm",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "just",
+    "know",
+    "like",
+    "mean",
+    "me",
+    "mm",
+    "my",
+    "myself",
+    "of",
+    "oh",
+    "ok",
+    "okay",
+    "on",
+    "or",
+    "our",
+    "please",
+    "really",
+    "right",
+    "so",
+    "some",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "to",
+    "uh",
+    "um",
+    "us",
+    "very",
+    "was",
+    "we",
+    "well",
+    "were",
+    "what",
+    "which",
+    "who",
+    "will",
+    "with",
+    "would",
+    "yeah",
+    "you",
+    "your",
+    "actually",
+    "basically",
+    "sort",
+    "kind",
+    "thing",
+    "guess",
+    "think",
+    "want",
+    "wanted",
+    "need",
+    "needed",
+    "wonder",
+    "wondering",
+    "can",
+    "should",
+    "may",
+    "might",
+    "also",
+    "too",
+    "yes",
+    "thank",
+    "thanks",
+    "hey",
+    "morning",
+    "afternoon",
+    "sorry",
+    "bit",
+    "because",
+    "cause",
+    "one",
 ];
 
 #[cfg(test)]
@@ -204,7 +312,10 @@ mod tests {
     use super::*;
 
     fn terms(text: &str) -> Vec<String> {
-        tokens(&normalize(text), JaTokens::default()).into_iter().map(|t| t.term).collect()
+        tokens(&normalize(text), JaTokens::default())
+            .into_iter()
+            .map(|t| t.term)
+            .collect()
     }
 
     #[test]
@@ -224,7 +335,10 @@ mod tests {
 
     #[test]
     fn stop_words_go_and_negation_stays() {
-        assert_eq!(terms("Um, it doesn't work and I can't log in!"), ["not", "work", "not", "log"]);
+        assert_eq!(
+            terms("Um, it doesn't work and I can't log in!"),
+            ["not", "work", "not", "log"]
+        );
         assert_eq!(terms("Where is my order?"), ["wher", "order"]);
     }
 
@@ -250,6 +364,9 @@ mod tests {
 
     #[test]
     fn mixed_scripts_split_at_the_boundary() {
-        assert_eq!(terms("Wi-Fiにつながらない"), ["wi", "fi", "につ", "つな", "なが", "がら", "らな", "ない"]);
+        assert_eq!(
+            terms("Wi-Fiにつながらない"),
+            ["wi", "fi", "につ", "つな", "なが", "がら", "らな", "ない"]
+        );
     }
 }
