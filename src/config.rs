@@ -20,6 +20,34 @@ pub struct Config {
     pub ivr: IvrConfig,
     pub tts: TtsConfig,
     pub admin: AdminConfig,
+    pub routing: RoutingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// How long an agent's phone rings before the call goes to the next agent.
+    pub offer_timeout_s: u64,
+    /// Longest wait in a queue before the queue's overflow node.
+    pub max_wait_s: u64,
+    /// Wait before the overflow when no agent at all could take the call.
+    pub unstaffed_wait_s: u64,
+    /// Wrap-up ends by itself after this long.
+    pub wrap_up_s: u64,
+    /// Agents added at first start (relative to the config directory; the demo file is embedded).
+    pub agents: String,
+}
+
+impl RoutingConfig {
+    pub fn router(&self) -> crate::routing::router::RouterConfig {
+        let s = std::time::Duration::from_secs;
+        crate::routing::router::RouterConfig {
+            offer_timeout: s(self.offer_timeout_s),
+            max_wait: s(self.max_wait_s),
+            unstaffed_wait: s(self.unstaffed_wait_s),
+            wrap_up: s(self.wrap_up_s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

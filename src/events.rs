@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::broadcast;
 
@@ -116,6 +116,70 @@ pub enum EventKind {
     CallTransferred {
         target: String,
     },
+    /// An agent's presence changed (`call_id` is empty: it is about the agent, not a call).
+    AgentPresence {
+        agent: String,
+        presence: crate::routing::router::Presence,
+    },
+    /// The caller's place in its queue (1 = next).
+    QueuePosition {
+        queue: String,
+        position: usize,
+        waiting: usize,
+    },
+    /// koe rings this agent's phone for the call.
+    AgentOffered {
+        agent: String,
+        queue: String,
+        attempt: u32,
+    },
+    /// The agent did not take the call: "no-answer", "busy", "declined", "not-registered", "caller-left"…
+    AgentNoAnswer {
+        agent: String,
+        cause: String,
+    },
+    /// The agent answered: caller and agent hear each other.
+    AgentConnected {
+        agent: String,
+    },
+    /// The agent's leg ended; `by`: "agent" (hung up), "caller" or "koe" (a transfer).
+    AgentLeft {
+        agent: String,
+        by: String,
+    },
+    /// Nobody took the call in time: the caller left the queue by its overflow.
+    CallOverflow {
+        queue: String,
+        cause: String,
+    },
+    /// The agent's wrap-up of the call was saved.
+    WrapUpSaved {
+        agent: String,
+        reason: String,
+        disposition: String,
+        notes: String,
+    },
+    /// Recording stopped for a sensitive span (a card number); `reason`: "api" or "ivr" or "card-number".
+    RecordingPaused {
+        reason: String,
+    },
+    RecordingResumed,
+    /// The suggested next actions for the agent now, best first (replaces the previous list).
+    Suggestion {
+        suggestions: Vec<crate::assist::Suggestion>,
+    },
+    /// The sentiment of a caller's utterance (-1..1) and the call's trend.
+    SentimentChanged {
+        utterance_id: u64,
+        score: f32,
+        trend: f32,
+    },
+    /// A phrase rule matched (cancellation, complaint, legal threat, a card number read out…).
+    Alert(crate::assist::Alert),
+    /// The call's summary: at its end, and again when the agent's wrap-up is saved.
+    Summary {
+        summary: crate::assist::Summary,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,8 +248,41 @@ impl EventBus {
         (backlog, self.tx.subscribe())
     }
 
+    /// The sequence number of the newest event (0 before the first): a screen that loads state now
+    /// follows the events after it.
+    pub fn last_seq(&self) -> u64 {
+        self.inner.lock().expect("event history lock").next_seq - 1
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    /// Runs `f` on every event from now on, in order and without a gap (a follower that falls behind
+    /// the live channel catches up from the history), for as long as the bus lives.
+    pub fn follow(self: &Arc<Self>, mut f: impl FnMut(&Event) + Send + 'static) {
+        let bus = self.clone();
+        let mut rx = self.subscribe();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        last = e.seq;
+                        f(&e);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let (missed, fresh) = bus.subscribe_from(last);
+                        for e in missed {
+                            last = e.seq;
+                            f(&e);
+                        }
+                        rx = fresh;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
     }
 }
 

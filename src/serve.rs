@@ -10,9 +10,10 @@ use crate::ivr::publish::{PublishError, Publisher};
 use crate::ivr::registry::Registry;
 use crate::media::recorder;
 use crate::metrics::Metrics;
+use crate::routing::Routing;
 use crate::sip::core::CoreConfig;
 use crate::sip::endpoint::{self, Control, EndpointConfig};
-use crate::store::{CallStatus, Store, now_ms};
+use crate::store::{AgentRow, CallStatus, Store, now_ms};
 use crate::tts::Tts;
 use crate::web::{self, AppState, auth};
 use anyhow::{Context, anyhow};
@@ -52,6 +53,19 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     metrics.set("koe_active_calls", "Calls in progress", &[], 0.0);
     let events = Arc::new(EventBus::new(10_000));
+    let agents = start_agents(&store, &config.routing.agents, base).await?;
+    let knowledge = crate::assist::Knowledge::embedded().context("the embedded knowledge base")?;
+    crate::assist::service::start(
+        knowledge,
+        events.clone(),
+        store.clone(),
+        config.asr.language.clone(),
+    );
+    let routing = Routing::start(
+        config.routing.router(),
+        agents.iter().map(|a| a.def.clone()).collect(),
+        events.clone(),
+    );
     let shutdown = CancellationToken::new();
     let sip_shutdown = CancellationToken::new();
 
@@ -61,6 +75,7 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
         user_agent: config.sip.user_agent.clone(),
         t1: Duration::from_millis(config.sip.t1_ms),
         t2: Duration::from_secs(4).max(Duration::from_millis(config.sip.t1_ms)),
+        ..CoreConfig::default()
     };
     let (sip, sip_addr) = endpoint::start(
         config.sip.bind,
@@ -72,6 +87,8 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("cannot bind SIP on {}", config.sip.bind))?;
+    sip.set_accounts(crate::web::agents::sip_accounts(&agents));
+    let directory = Arc::new(call::Directory::default());
 
     let listener = tokio::net::TcpListener::bind(config.http.bind)
         .await
@@ -86,6 +103,10 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
         draining: draining.clone(),
         ivr: ivr.clone(),
         publisher,
+        routing: routing.clone(),
+        live: crate::live::LiveCalls::start(events.clone()),
+        directory: directory.clone(),
+        sip: sip.clone(),
         session_ttl: Duration::from_secs(config.admin.session_hours.saturating_mul(3600)),
     };
     let http = tokio::spawn(web::serve(listener, state, shutdown.clone()));
@@ -117,6 +138,8 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
         ports,
         data_dir,
         ivr: ivr.clone(),
+        routing,
+        directory,
     });
     let tracker = TaskTracker::new();
     let hangup_all = CancellationToken::new();
@@ -161,6 +184,28 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
     let _ = writer.await;
     info!("stopped");
     Ok(())
+}
+
+/// Adds the agents of `file` that the database does not have yet (an admin's edits win over the file),
+/// and returns every stored agent.
+async fn start_agents(store: &Store, file: &str, base: &Path) -> anyhow::Result<Vec<AgentRow>> {
+    if !file.is_empty() {
+        let on_disk = base.join(file);
+        let text = match std::fs::read_to_string(&on_disk) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file == "agents.toml" => {
+                crate::routing::EMBEDDED_AGENTS.to_string()
+            }
+            read => read.with_context(|| format!("cannot read the agents file {}", on_disk.display()))?,
+        };
+        let defs = crate::routing::parse_agents(&text)
+            .map_err(|e| anyhow!("the agents file {}: {e}", on_disk.display()))?;
+        let known = store.agents().await?;
+        for def in defs.iter().filter(|d| !known.iter().any(|k| k.def.id == d.id)) {
+            store.upsert_agent(def, None).await?;
+            info!(agent = %def.id, "agent added from {file}");
+        }
+    }
+    Ok(store.agents().await?)
 }
 
 /// The demo flow, embedded so that `koe serve` has its IVR from any directory with its defaults.

@@ -168,6 +168,14 @@ fn perform(
             start_ms,
             end_ms,
         } => {
+            // PCI: a card number read out never leaves the transcriber unmasked (events, storage).
+            let text = match kind {
+                TranscriptKind::Final => crate::assist::mask_card_numbers(&text).0,
+                // A partial may hold the first digits of a number whose end is still to come: nothing
+                // of it is shown until the final says what it was.
+                TranscriptKind::Partial if crate::assist::looks_like_card_start(&text) => "••••".into(),
+                TranscriptKind::Partial => text,
+            };
             if kind == TranscriptKind::Final && !text.is_empty() {
                 let _ = ctx.finals.send(FinalTranscript {
                     call_id: ctx.call_id.clone(),

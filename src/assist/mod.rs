@@ -18,6 +18,7 @@ mod knowledge;
 mod mask;
 mod retrieve;
 mod sentiment;
+pub mod service;
 mod suggest;
 mod summary;
 mod text;

@@ -1,6 +1,7 @@
 //! Calls: the manager that turns SIP call events into one task per call, and what those tasks share.
 
 pub mod demo;
+pub mod leg;
 pub mod ports;
 pub mod session;
 
@@ -34,6 +35,68 @@ pub enum CallInput {
     },
     /// The outcome of a transfer the call asked for.
     Transfer(Result<(), String>),
+    /// Something happened on one of the call's agent legs.
+    Leg {
+        leg_id: String,
+        event: LegEvent,
+    },
+    /// An agent or supervisor asked for something (the API).
+    Control(Control),
+}
+
+/// SIP events of an agent leg koe dialled.
+#[derive(Debug)]
+pub enum LegEvent {
+    Ringing,
+    Answered(Negotiated),
+    MediaChanged(Negotiated),
+    Ended { by: HangupBy, cause: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// Hand the caller to another agent or queue; `warm`: the current agent stays until the new one has
+    /// answered (all three hear each other), then leaves when they hang up.
+    Transfer {
+        to: TransferTarget,
+        warm: bool,
+        by: String,
+    },
+    /// PCI pause: the recording holds silence while paused.
+    Recording { paused: bool, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferTarget {
+    Agent(String),
+    Queue(String),
+}
+
+/// Every live call and agent leg by SIP Call-ID, so that SIP events of a leg and API requests reach the
+/// call task that owns them.
+#[derive(Default)]
+pub struct Directory {
+    entries: std::sync::Mutex<HashMap<String, mpsc::UnboundedSender<CallInput>>>,
+}
+
+impl Directory {
+    pub fn insert(&self, id: &str, tx: mpsc::UnboundedSender<CallInput>) {
+        self.entries.lock().expect("directory").insert(id.to_string(), tx);
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.entries.lock().expect("directory").remove(id);
+    }
+
+    /// Sends to the call (or leg owner); false when it is not live.
+    pub fn send(&self, id: &str, input: CallInput) -> bool {
+        let tx = self.entries.lock().expect("directory").get(id).cloned();
+        tx.is_some_and(|tx| tx.send(input).is_ok())
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries.lock().expect("directory").contains_key(id)
+    }
 }
 
 /// Prompts loaded once at start (mono 8 kHz), shared by every call.
@@ -145,6 +208,9 @@ pub struct Shared {
     pub data_dir: PathBuf,
     /// The published IVR flow new calls start with.
     pub ivr: Arc<crate::ivr::registry::Registry>,
+    pub routing: crate::routing::Routing,
+    /// Live calls (by Call-ID) and the agent legs they dialled (by the leg's Call-ID).
+    pub directory: Arc<Directory>,
 }
 
 impl Shared {
@@ -204,19 +270,39 @@ pub async fn run_manager(
     tracker: TaskTracker,
     hangup_all: CancellationToken,
 ) {
-    let mut calls: HashMap<String, mpsc::UnboundedSender<CallInput>> = HashMap::new();
+    // The calls this manager started (not their agent legs), for the drain.
+    let mut calls: std::collections::HashSet<String> = Default::default();
     let mut hung_up = false;
+    let dir = shared.directory.clone();
     loop {
         let event = tokio::select! {
             e = events.recv() => match e { Some(e) => e, None => break },
             _ = hangup_all.cancelled(), if !hung_up => {
                 hung_up = true;
-                for id in calls.keys() {
+                for id in &calls {
                     shared.sip.command(Command::Hangup { call_id: id.clone(), by: HangupBy::System, cause: "drain".into() });
                 }
                 continue;
             }
         };
+        // An agent leg's events go to the call that dialled it.
+        if let Some((leg_id, event)) = leg_event(&event)
+            && !calls.contains(&leg_id)
+            && dir.contains(&leg_id)
+        {
+            let ended = matches!(event, LegEvent::Ended { .. });
+            dir.send(
+                &leg_id,
+                CallInput::Leg {
+                    leg_id: leg_id.clone(),
+                    event,
+                },
+            );
+            if ended {
+                dir.remove(&leg_id);
+            }
+            continue;
+        }
         match event {
             CallEvent::Incoming {
                 call_id,
@@ -239,7 +325,8 @@ pub async fn run_manager(
                 };
                 let advertised = shared.advertised_media(lease.port(), source.addr);
                 let (tx, rx) = mpsc::unbounded_channel();
-                calls.insert(call_id.clone(), tx);
+                dir.insert(&call_id, tx.clone());
+                calls.insert(call_id.clone());
                 info!(%call_id, %from, %to, "incoming call");
                 let setup = session::Setup {
                     call_id,
@@ -248,6 +335,7 @@ pub async fn run_manager(
                     media,
                     advertised,
                     invite_at_ms: now_ms(),
+                    inputs: tx,
                 };
                 let shared = shared.clone();
                 let metrics = shared.metrics.clone();
@@ -257,12 +345,23 @@ pub async fn run_manager(
                     metrics.add("koe_active_calls", "Calls in progress", &[], -1.0);
                 });
             }
-            CallEvent::Confirmed { call_id } => forward(&calls, &call_id, CallInput::Confirmed),
-            CallEvent::MediaChanged { call_id, media } => {
-                forward(&calls, &call_id, CallInput::MediaChanged(media))
+            CallEvent::Registration { user, expires_s, .. } => {
+                info!(%user, expires_s, "agent phone registration");
+                shared.routing.registered(&user, expires_s > 0);
             }
-            CallEvent::Dtmf { call_id, key } => forward(&calls, &call_id, CallInput::Dtmf(key)),
-            CallEvent::Transfer { call_id, result } => forward(&calls, &call_id, CallInput::Transfer(result)),
+            CallEvent::Confirmed { call_id } => {
+                dir.send(&call_id, CallInput::Confirmed);
+            }
+            CallEvent::MediaChanged { call_id, media } => {
+                dir.send(&call_id, CallInput::MediaChanged(media));
+            }
+            CallEvent::Dtmf { call_id, key } => {
+                dir.send(&call_id, CallInput::Dtmf(key));
+            }
+            CallEvent::Transfer { call_id, result } => {
+                dir.send(&call_id, CallInput::Transfer(result));
+            }
+            CallEvent::Ringing { .. } | CallEvent::Answered { .. } => {}
             CallEvent::Ended { call_id, by, cause } => {
                 let result = match cause.as_str() {
                     "cancel" => "cancelled",
@@ -273,16 +372,29 @@ pub async fn run_manager(
                 shared
                     .metrics
                     .inc("koe_calls_total", "Calls by result", &[("result", result)]);
-                if let Some(tx) = calls.remove(&call_id) {
-                    let _ = tx.send(CallInput::Ended { by, cause });
-                }
+                calls.remove(&call_id);
+                dir.send(&call_id, CallInput::Ended { by, cause });
+                dir.remove(&call_id);
             }
         }
     }
 }
 
-fn forward(calls: &HashMap<String, mpsc::UnboundedSender<CallInput>>, id: &str, input: CallInput) {
-    if let Some(tx) = calls.get(id) {
-        let _ = tx.send(input);
-    }
+/// The event as an agent leg's, if it is of a kind legs have (which leg: the caller checks).
+fn leg_event(event: &CallEvent) -> Option<(String, LegEvent)> {
+    Some(match event {
+        CallEvent::Ringing { call_id } => (call_id.clone(), LegEvent::Ringing),
+        CallEvent::Answered { call_id, media } => (call_id.clone(), LegEvent::Answered(media.clone())),
+        CallEvent::MediaChanged { call_id, media } => {
+            (call_id.clone(), LegEvent::MediaChanged(media.clone()))
+        }
+        CallEvent::Ended { call_id, by, cause } => (
+            call_id.clone(),
+            LegEvent::Ended {
+                by: *by,
+                cause: cause.clone(),
+            },
+        ),
+        _ => return None,
+    })
 }

@@ -2,8 +2,9 @@
 //! playout, recording and record, and runs the call's behaviour.
 
 use super::demo::{self, Demo};
+use super::leg::{self, AgentLeg, LegState};
 use super::ports::Lease;
-use super::{CallInput, Shared};
+use super::{CallInput, Control, LegEvent, Shared, TransferTarget};
 use crate::asr::stream::{AsrStream, FinalTranscript};
 use crate::events::{Channel, DtmfMethod, EventKind};
 use crate::ivr::engine::{self, Ivr, Now};
@@ -15,10 +16,13 @@ use crate::media::jitter::{FrameState, JitterBuffer};
 use crate::media::latch::{Latch, Verdict};
 use crate::media::recorder::Recorder;
 use crate::media::rtcp;
+use crate::media::sender::RtpSender;
+use crate::routing::Notice;
+use crate::routing::router::Request;
 use crate::sip::core::{Command, HangupBy};
 use crate::sip::sdp::Negotiated;
-use crate::store::{CallRecord, CallStatus, now_ms};
-use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use crate::store::{CallRecord, CallStatus, OfferRecord, ServiceRecord, TransferRecord, now_ms};
+use rtp_rs::RtpReader;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +44,8 @@ pub struct Setup {
     /// The address written in koe's SDP for this call's RTP.
     pub advertised: SocketAddr,
     pub invite_at_ms: i64,
+    /// The call's own input channel, for the agent legs it dials.
+    pub inputs: mpsc::UnboundedSender<CallInput>,
 }
 
 /// Audio going to the caller: the current prompt, frame by frame.
@@ -92,67 +98,6 @@ impl Playout {
     }
 }
 
-/// RTP sender state: sequence numbers, timestamps and the marker bit (RFC 3550 §5.1, RFC 3551 §4.1).
-struct RtpSender {
-    ssrc: u32,
-    seq: u16,
-    ts: u32,
-    marker: bool,
-    pending: Vec<u8>,
-    pending_ts: u32,
-    packets: u64,
-    octets: u64,
-}
-
-impl RtpSender {
-    fn new() -> Self {
-        RtpSender {
-            ssrc: rand::random(),
-            seq: rand::random(),
-            ts: rand::random(),
-            marker: true,
-            pending: Vec::with_capacity(480),
-            pending_ts: 0,
-            packets: 0,
-            octets: 0,
-        }
-    }
-
-    /// Adds one 20 ms frame; returns a packet once `ptime` worth of audio is gathered.
-    fn push(&mut self, encoded: &[u8], pt: u8, ptime: u32) -> Option<Vec<u8>> {
-        if self.pending.is_empty() {
-            self.pending_ts = self.ts;
-        }
-        self.pending.extend_from_slice(encoded);
-        self.ts = self.ts.wrapping_add(FRAME as u32);
-        if self.pending.len() < FRAME * (ptime as usize / FRAME_MS as usize).max(1) {
-            return None;
-        }
-        let packet = RtpPacketBuilder::new()
-            .payload_type(pt)
-            .ssrc(self.ssrc)
-            .sequence(Seq::from(self.seq))
-            .timestamp(self.pending_ts)
-            .marked(self.marker)
-            .payload(&self.pending)
-            .build()
-            .ok();
-        self.octets += self.pending.len() as u64;
-        self.packets += 1;
-        self.seq = self.seq.wrapping_add(1);
-        self.marker = false;
-        self.pending.clear();
-        packet
-    }
-
-    /// Time passes without sending (hold): keep the clock running, and mark the next talkspurt.
-    fn skip(&mut self) {
-        self.pending.clear();
-        self.ts = self.ts.wrapping_add(FRAME as u32);
-        self.marker = true;
-    }
-}
-
 pub async fn run(
     shared: Arc<Shared>,
     setup: Setup,
@@ -200,6 +145,21 @@ struct Call {
     finals_tx: mpsc::UnboundedSender<FinalTranscript>,
     finals_rx: mpsc::UnboundedReceiver<FinalTranscript>,
     lookups_rx: mpsc::UnboundedReceiver<Result<serde_json::Value, String>>,
+    inputs_tx: mpsc::UnboundedSender<CallInput>,
+    /// What routing says about this call while it waits for an agent.
+    notices_tx: mpsc::UnboundedSender<Notice>,
+    notices_rx: mpsc::UnboundedReceiver<Notice>,
+    /// The agents' legs: the one ringing or connected, two during a warm transfer.
+    legs: Vec<AgentLeg>,
+    /// Waiting in a queue for an agent (between enqueue and an answer or overflow).
+    queued: bool,
+    /// PCI pause asked for by the API, and by the IVR while it collects a sensitive number.
+    pause_api: bool,
+    pause_ivr: bool,
+    /// Live transcription of the agents' side (the mix of every connected agent).
+    agent_asr: Option<AsrStream>,
+    /// What the call asked routing for last (asked again when a queue has no overflow).
+    request: Option<Request>,
     behaviour: Behaviour,
     /// The record changed in a way worth saving before the call ends (the IVR queued the caller).
     dirty: bool,
@@ -222,6 +182,7 @@ impl Call {
         let inband = (cfg.media.inband_dtmf && setup.media.dtmf_pt.is_none()).then(InbandDetector::new);
         let (finals_tx, finals_rx) = mpsc::unbounded_channel();
         let (lookups, lookups_rx) = mpsc::unbounded_channel();
+        let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         let behaviour = match shared.ivr.current() {
             Some(published) => Behaviour::Ivr(Box::new(IvrCall {
                 engine: Ivr::new(published.flow.clone(), published.version, &setup.from),
@@ -258,6 +219,15 @@ impl Call {
             finals_tx,
             finals_rx,
             lookups_rx,
+            inputs_tx: setup.inputs,
+            notices_tx,
+            notices_rx,
+            legs: Vec::new(),
+            queued: false,
+            pause_api: false,
+            pause_ivr: false,
+            agent_asr: None,
+            request: None,
             behaviour,
             dirty: false,
             answered: Instant::now(),
@@ -379,6 +349,7 @@ impl Call {
         // Burst: a delayed tick is followed by the missed ones at once, so the clock never drifts.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut rtp_buf = vec![0u8; 2048];
+        let mut leg_buf = vec![0u8; 2048];
         let mut rtcp_buf = vec![0u8; 1500];
         let mut ticks: u64 = 0;
         while self.ended.is_none() {
@@ -408,6 +379,13 @@ impl Call {
                     }
                 }
                 Some(f) = self.finals_rx.recv() => self.on_final(f),
+                Some(n) = self.notices_rx.recv() => self.on_notice(n),
+                r = leg_recv(&self.legs, &mut leg_buf) => {
+                    if let Some((i, n, from)) = r {
+                        let packet = leg_buf[..n].to_vec();
+                        self.legs[i].on_rtp(&packet, from);
+                    }
+                }
                 Some(r) = self.lookups_rx.recv() => {
                     if let Behaviour::Ivr(ivr) = &mut self.behaviour {
                         let actions = ivr.engine.lookup_done(r, ivr_now(self.answered));
@@ -451,6 +429,8 @@ impl Call {
                 self.last_rtp = Instant::now();
             }
             CallInput::Ended { by, cause } => self.ended = Some((by, cause)),
+            CallInput::Leg { leg_id, event } => self.on_leg(&leg_id, event),
+            CallInput::Control(c) => self.on_control(c),
             CallInput::Transfer(result) => {
                 if let Behaviour::Ivr(ivr) = &mut self.behaviour {
                     let actions = ivr.engine.transfer_done(result, ivr_now(self.answered));
@@ -524,8 +504,9 @@ impl Call {
     /// A final transcript: stored, and heard by the IVR (a spoken menu choice).
     fn on_final(&mut self, f: FinalTranscript) {
         let text = f.text.clone();
+        let caller = f.channel == Channel::Caller;
         let _ = self.shared.finals.send(f);
-        if let Behaviour::Ivr(ivr) = &mut self.behaviour {
+        if caller && let Behaviour::Ivr(ivr) = &mut self.behaviour {
             let actions = ivr.engine.speech(&text, ivr_now(self.answered));
             self.apply_ivr(actions);
         }
@@ -640,7 +621,20 @@ impl Call {
                 engine::Action::StopRecording => self.close_voicemail(),
                 engine::Action::Queue { queue, skills } => {
                     info!(%queue, ?skills, "queued for an agent");
-                    self.dirty = true;
+                    let language = ivr.engine.language().to_string();
+                    self.record.service = Some(ServiceRecord {
+                        queue: queue.clone(),
+                        skills: skills.clone(),
+                        queued_at_ms: now_ms(),
+                        ..ServiceRecord::default()
+                    });
+                    self.enqueue(Request {
+                        call_id: self.id.clone(),
+                        queue,
+                        skills,
+                        language,
+                        agent: None,
+                    });
                 }
                 engine::Action::Transfer { target } => {
                     info!(%target, "transfer");
@@ -687,6 +681,361 @@ impl Call {
         self.dirty = true;
     }
 
+    /// Asks routing for an agent.
+    fn enqueue(&mut self, req: Request) {
+        self.queued = true;
+        self.dirty = true;
+        self.request = Some(req.clone());
+        self.shared.routing.enqueue(req, self.notices_tx.clone());
+    }
+
+    fn on_notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::Offer { agent, attempt } => self.dial(&agent, attempt),
+            Notice::Withdraw { agent, cause } => {
+                if let Some(i) = self
+                    .legs
+                    .iter()
+                    .position(|l| l.agent == agent && l.state == LegState::Ringing)
+                {
+                    let leg = self.legs.remove(i);
+                    self.end_leg_sip(&leg.leg_id, &cause);
+                    self.settle_offer(&agent, &cause);
+                }
+            }
+            Notice::Position { position, .. } => {
+                if let Behaviour::Ivr(ivr) = &mut self.behaviour
+                    && !self.legs.iter().any(|l| l.state == LegState::Connected)
+                {
+                    let actions = ivr.engine.queue_position(position, ivr_now(self.answered));
+                    self.apply_ivr(actions);
+                }
+            }
+            Notice::Overflow { cause } => {
+                self.queued = false;
+                self.dirty = true;
+                if let Some(service) = self.record.service.as_mut() {
+                    service.overflow = Some(cause);
+                }
+                if self.legs.iter().any(|l| l.state == LegState::Connected) {
+                    return; // a warm transfer nobody took: the agent keeps the caller
+                }
+                let (left, actions) = match &mut self.behaviour {
+                    Behaviour::Ivr(ivr) => ivr.engine.overflow(ivr_now(self.answered)),
+                    Behaviour::LineTest(_) => (true, Vec::new()),
+                };
+                self.apply_ivr(actions);
+                if !left && let Some(req) = self.request.clone() {
+                    self.enqueue(req);
+                }
+            }
+        }
+    }
+
+    /// Rings the agent's phone for this call.
+    fn dial(&mut self, agent: &str, attempt: u32) {
+        let lease = match self.shared.ports.allocate() {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, %agent, "no RTP port for the agent's leg");
+                self.shared.routing.offer_failed(&self.id, agent);
+                return;
+            }
+        };
+        let leg_id = format!("leg-{:016x}@koe", rand::random::<u64>());
+        let advertised = SocketAddr::new(self.advertised.ip(), lease.port());
+        info!(%agent, attempt, %leg_id, "ringing the agent");
+        self.shared.directory.insert(&leg_id, self.inputs_tx.clone());
+        self.shared.sip.command(Command::Dial {
+            call_id: leg_id.clone(),
+            user: agent.to_string(),
+            from_uri: self.record.from_uri.clone(),
+            from_display: None,
+            local_media: advertised,
+            headers: vec![("X-Koe-Call-Id".into(), self.id.clone())],
+        });
+        self.legs
+            .push(AgentLeg::ringing(agent, leg_id, lease, advertised));
+        if let Some(service) = self.record.service.as_mut() {
+            service.offers.push(OfferRecord {
+                agent: agent.to_string(),
+                at_ms: now_ms(),
+                result: None,
+            });
+        }
+        self.dirty = true;
+    }
+
+    /// Ends an agent leg's SIP dialog (CANCEL while ringing, BYE once answered).
+    fn end_leg_sip(&self, leg_id: &str, cause: &str) {
+        self.shared.sip.command(Command::Hangup {
+            call_id: leg_id.to_string(),
+            by: HangupBy::Koe,
+            cause: cause.to_string(),
+        });
+    }
+
+    /// Writes how the latest offer to `agent` went.
+    fn settle_offer(&mut self, agent: &str, result: &str) {
+        if let Some(offer) = self.record.service.as_mut().and_then(|s| {
+            s.offers
+                .iter_mut()
+                .rev()
+                .find(|o| o.agent == agent && o.result.is_none())
+        }) {
+            offer.result = Some(result.to_string());
+        }
+        self.dirty = true;
+    }
+
+    fn on_leg(&mut self, leg_id: &str, event: LegEvent) {
+        let Some(i) = self.legs.iter().position(|l| l.leg_id == leg_id) else {
+            // A leg this call already gave up (the ring timed out) answered after all: end it.
+            if matches!(event, LegEvent::Answered(_)) {
+                self.end_leg_sip(leg_id, "withdrawn");
+            }
+            return;
+        };
+        let jitter = (
+            self.shared.config.media.jitter_min_frames as u32,
+            self.shared.config.media.jitter_max_frames as u32,
+        );
+        match event {
+            LegEvent::Ringing => debug!(agent = %self.legs[i].agent, "agent's phone rings"),
+            LegEvent::MediaChanged(media) => self.legs[i].set_media(media, jitter),
+            LegEvent::Answered(media) => {
+                if self.legs[i].state != LegState::Ringing {
+                    return;
+                }
+                self.legs[i].connect(media, jitter);
+                let agent = self.legs[i].agent.clone();
+                info!(%agent, "agent connected");
+                self.queued = false;
+                self.shared.routing.answered(&self.id, &agent);
+                self.settle_offer(&agent, "answered");
+                if let Some(service) = self.record.service.as_mut() {
+                    service.agent = Some(agent.clone());
+                    service.connected_at_ms = Some(now_ms());
+                }
+                self.shared
+                    .events
+                    .publish(&self.id, EventKind::AgentConnected { agent });
+                if let Behaviour::Ivr(ivr) = &mut self.behaviour {
+                    let actions = ivr.engine.connected(ivr_now(self.answered));
+                    self.apply_ivr(actions);
+                }
+                self.playout = None;
+                self.open_agent_asr();
+            }
+            LegEvent::Ended { cause, .. } => {
+                let leg = self.legs.remove(i);
+                match leg.state {
+                    LegState::Ringing => {
+                        info!(agent = %leg.agent, %cause, "the agent did not take the call");
+                        self.shared.events.publish(
+                            &self.id,
+                            EventKind::AgentNoAnswer {
+                                agent: leg.agent.clone(),
+                                cause: cause.clone(),
+                            },
+                        );
+                        self.settle_offer(&leg.agent, &cause);
+                        self.shared.routing.offer_failed(&self.id, &leg.agent);
+                    }
+                    LegState::Connected => {
+                        self.agent_left(&leg.agent, "agent");
+                        let nobody = !self.queued && self.legs.is_empty();
+                        if nobody {
+                            self.hangup(HangupBy::Koe, "agent-hangup");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An agent's part of the call is over: they wrap up.
+    fn agent_left(&mut self, agent: &str, by: &str) {
+        info!(%agent, by, "agent left the call");
+        self.shared.routing.agent_done(agent);
+        if let Some(service) = self.record.service.as_mut() {
+            service.agent_left_at_ms = Some(now_ms());
+        }
+        self.dirty = true;
+        self.shared.events.publish(
+            &self.id,
+            EventKind::AgentLeft {
+                agent: agent.to_string(),
+                by: by.to_string(),
+            },
+        );
+    }
+
+    /// Ends every agent leg (the caller hung up, or a cold transfer): `by` says why, for the screens.
+    fn end_legs(&mut self, by: &str) {
+        for leg in std::mem::take(&mut self.legs) {
+            // The leg stays in the directory until its end comes back from SIP (then it is dropped).
+            self.end_leg_sip(&leg.leg_id, by);
+            match leg.state {
+                LegState::Ringing => self.settle_offer(&leg.agent, &format!("{by}-ended")),
+                LegState::Connected => self.agent_left(&leg.agent, by),
+            }
+        }
+    }
+
+    fn open_agent_asr(&mut self) {
+        let s = self.shared.clone();
+        let Some(engine) = &s.asr else { return };
+        if self.agent_asr.is_some() {
+            return;
+        }
+        let language = match &self.behaviour {
+            Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
+            Behaviour::LineTest(_) => s.config.asr.language.clone(),
+        };
+        match engine.open_stream(
+            &self.id,
+            Channel::Agent,
+            &language,
+            s.events.clone(),
+            self.finals_tx.clone(),
+        ) {
+            Ok(stream) => self.agent_asr = Some(stream),
+            Err(e) => warn!(error = %e, "no transcription of the agent's side"),
+        }
+    }
+
+    /// Audio between the caller and the connected agents: each agent hears the caller and the other
+    /// agents; returns what the caller hears from them (None with no agent connected).
+    fn bridge(&mut self, caller: &[i16; FRAME]) -> Option<[i16; FRAME]> {
+        let connected: Vec<usize> = (0..self.legs.len())
+            .filter(|&i| self.legs[i].state == LegState::Connected)
+            .collect();
+        if connected.is_empty() {
+            return None;
+        }
+        let frames: Vec<[i16; FRAME]> = connected.iter().map(|&i| self.legs[i].pop()).collect();
+        let mut all = [0i16; FRAME];
+        for f in &frames {
+            leg::mix_into(&mut all, f);
+        }
+        for (k, &i) in connected.iter().enumerate() {
+            let mut to = *caller;
+            for (j, f) in frames.iter().enumerate() {
+                if j != k {
+                    leg::mix_into(&mut to, f);
+                }
+            }
+            self.legs[i].send(&to);
+        }
+        if let Some(asr) = self.agent_asr.as_mut() {
+            asr.push(&all);
+        }
+        Some(all)
+    }
+
+    fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Recording { paused, reason } => {
+                self.pause_api = paused;
+                self.pause_changed(&reason);
+            }
+            Control::Transfer { to, warm, by } => {
+                let (target, req) = {
+                    let current = self.record.service.as_ref();
+                    let queue = current
+                        .map(|s| s.queue.clone())
+                        .unwrap_or_else(|| "general".into());
+                    let language = match &self.behaviour {
+                        Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
+                        Behaviour::LineTest(_) => String::new(),
+                    };
+                    match &to {
+                        TransferTarget::Agent(a) => (
+                            format!("agent:{a}"),
+                            Request {
+                                call_id: self.id.clone(),
+                                queue,
+                                skills: Vec::new(),
+                                language: String::new(),
+                                agent: Some(a.clone()),
+                            },
+                        ),
+                        TransferTarget::Queue(q) => (
+                            format!("queue:{q}"),
+                            Request {
+                                call_id: self.id.clone(),
+                                queue: q.clone(),
+                                skills: vec![q.clone()],
+                                language,
+                                agent: None,
+                            },
+                        ),
+                    }
+                };
+                info!(%target, warm, %by, "transfer");
+                let from_agent = self
+                    .legs
+                    .iter()
+                    .find(|l| l.state == LegState::Connected)
+                    .map(|l| l.agent.clone());
+                let service = self.record.service.get_or_insert_with(|| ServiceRecord {
+                    queue: req.queue.clone(),
+                    queued_at_ms: now_ms(),
+                    ..ServiceRecord::default()
+                });
+                service.transfers.push(TransferRecord {
+                    from_agent,
+                    to: target.clone(),
+                    mode: if warm { "warm" } else { "cold" }.into(),
+                    at_ms: now_ms(),
+                });
+                self.shared
+                    .events
+                    .publish(&self.id, EventKind::CallTransferred { target });
+                if !warm {
+                    self.end_legs("transfer");
+                }
+                self.enqueue(req);
+            }
+        }
+    }
+
+    /// The IVR's sensitive collect pauses the recording by itself.
+    fn update_pause(&mut self) {
+        let sensitive = matches!(&self.behaviour, Behaviour::Ivr(ivr) if ivr.engine.is_sensitive());
+        if sensitive != self.pause_ivr {
+            self.pause_ivr = sensitive;
+            self.pause_changed("ivr");
+        }
+    }
+
+    /// Publishes and records a change of the effective pause (either source).
+    fn pause_changed(&mut self, reason: &str) {
+        let paused = self.pause_api || self.pause_ivr;
+        let at = self.answered.elapsed().as_millis() as u64;
+        let spans = &mut self.record.recording_pauses;
+        let open = spans.last().is_some_and(|(_, end)| end.is_none());
+        if paused && !open {
+            spans.push((at, None));
+            self.shared.events.publish(
+                &self.id,
+                EventKind::RecordingPaused {
+                    reason: reason.to_string(),
+                },
+            );
+        } else if !paused && open {
+            if let Some(last) = spans.last_mut() {
+                last.1 = Some(at);
+            }
+            self.shared.events.publish(&self.id, EventKind::RecordingResumed);
+        } else {
+            return;
+        }
+        info!(paused, reason, "recording pause");
+        self.dirty = true;
+    }
+
     fn hangup(&mut self, by: HangupBy, cause: &str) {
         if !self.hangup_sent {
             self.hangup_sent = true;
@@ -727,7 +1076,11 @@ impl Call {
         {
             self.on_prompt_done();
         }
-        let out = frame.unwrap_or([0; FRAME]);
+        let mut out = frame.unwrap_or([0; FRAME]);
+        if let Some(agents) = self.bridge(&caller) {
+            leg::mix_into(&mut out, &agents);
+        }
+        self.update_pause();
         let peer = self.latch.as_ref().map(Latch::peer);
         match peer.filter(|_| self.media.direction.sends()) {
             Some(to) => {
@@ -743,6 +1096,11 @@ impl Call {
             out
         } else {
             [0; FRAME]
+        };
+        let (caller, sent) = if self.pause_api || self.pause_ivr {
+            ([0; FRAME], [0; FRAME])
+        } else {
+            (caller, sent)
         };
         if let Some(rec) = self.recorder.as_mut()
             && let Err(e) = rec.write_frame(&caller, &sent)
@@ -800,6 +1158,13 @@ impl Call {
 
     async fn finish(&mut self) {
         let (by, cause) = self.ended.take().unwrap_or((HangupBy::System, "unknown".into()));
+        self.end_legs("caller");
+        if self.queued {
+            self.shared.routing.leave(&self.id);
+        }
+        if let Some(asr) = self.agent_asr.take() {
+            asr.finish().await;
+        }
         // The utterance in progress is finalised (and stored) before the call is declared ended.
         if let Some(asr) = self.asr.take() {
             asr.finish().await;
@@ -874,6 +1239,25 @@ impl Call {
     }
 }
 
+/// The next RTP packet on any agent leg: (leg index, length, source); pending with no leg.
+async fn leg_recv(legs: &[AgentLeg], buf: &mut [u8]) -> Option<(usize, usize, SocketAddr)> {
+    if legs.is_empty() {
+        return std::future::pending().await;
+    }
+    let recvs = legs.iter().enumerate().map(|(i, l)| {
+        Box::pin(async move {
+            l.lease.rtp.readable().await.ok()?;
+            Some(i)
+        })
+    });
+    let (ready, _, _) = futures_util::future::select_all(recvs).await;
+    let i = ready?;
+    match legs[i].lease.rtp.try_recv_from(buf) {
+        Ok((n, from)) => Some((i, n, from)),
+        Err(_) => None,
+    }
+}
+
 fn ivr_now(answered: Instant) -> Now {
     Now {
         elapsed: answered.elapsed(),
@@ -895,39 +1279,4 @@ fn payload_types(media: &Negotiated) -> Vec<u8> {
     let mut pts = vec![media.codec_pt, 13]; // 13: comfort noise, often sent by phones in silence
     pts.extend(media.dtmf_pt);
     pts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sender_numbers_packets_and_marks_talkspurts() {
-        let mut s = RtpSender::new();
-        let (seq0, ts0) = (s.seq, s.ts);
-        let p1 = s.push(&[0xff; 160], 0, 20).unwrap();
-        let p2 = s.push(&[0xff; 160], 0, 20).unwrap();
-        let (r1, r2) = (RtpReader::new(&p1).unwrap(), RtpReader::new(&p2).unwrap());
-        assert!(r1.mark() && !r2.mark());
-        assert_eq!(u16::from(r2.sequence_number()), seq0.wrapping_add(1));
-        assert_eq!(r2.timestamp(), ts0.wrapping_add(160));
-        s.skip();
-        let p3 = s.push(&[0xff; 160], 0, 20).unwrap();
-        let r3 = RtpReader::new(&p3).unwrap();
-        assert!(r3.mark(), "first packet after a pause is marked");
-        assert_eq!(r3.timestamp(), ts0.wrapping_add(480));
-        assert_eq!(
-            u16::from(r3.sequence_number()),
-            seq0.wrapping_add(2),
-            "no sequence gap for a pause"
-        );
-    }
-
-    #[test]
-    fn ptime_40_packs_two_frames() {
-        let mut s = RtpSender::new();
-        assert!(s.push(&[1; 160], 8, 40).is_none());
-        let p = s.push(&[2; 160], 8, 40).unwrap();
-        assert_eq!(RtpReader::new(&p).unwrap().payload().len(), 320);
-    }
 }

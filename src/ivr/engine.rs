@@ -267,6 +267,49 @@ impl Ivr {
         self.take()
     }
 
+    /// The caller's place in the queue changed: it is announced now, or after the prompt playing.
+    pub fn queue_position(&mut self, position: usize, now: Now) -> Vec<Action> {
+        self.now = now;
+        if let State::Queued { .. } = self.state
+            && let Some(text) = crate::ivr::prompts::position_text(&self.record.language, position)
+        {
+            self.queue
+                .push_back((PromptSource::Text(text), self.record.language.clone()));
+            if !self.playing {
+                self.play_next();
+            }
+        }
+        self.take()
+    }
+
+    /// Nobody took the call in time: the caller goes to the queue's overflow node. Without one, the
+    /// caller keeps waiting (false: the call asks for an agent again).
+    pub fn overflow(&mut self, now: Now) -> (bool, Vec<Action>) {
+        self.now = now;
+        let overflow = match &self.state {
+            State::Queued { node, .. } => match self.node(node) {
+                Some(Node::Queue { overflow, .. }) => overflow.clone(),
+                _ => None,
+            },
+            _ => return (true, self.take()),
+        };
+        let Some(next) = overflow else {
+            return (false, self.take());
+        };
+        self.set_var("ivr_exit", "overflow".into(), false);
+        self.stop_playing();
+        self.enter(next);
+        (true, self.take())
+    }
+
+    /// An agent took the call: the IVR says nothing more.
+    pub fn connected(&mut self, now: Now) -> Vec<Action> {
+        self.now = now;
+        self.stop_playing();
+        self.state = State::Done;
+        self.take()
+    }
+
     /// Time passes: timeouts.
     pub fn tick(&mut self, now: Now) -> Vec<Action> {
         self.now = now;

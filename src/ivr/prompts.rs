@@ -73,6 +73,23 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Positions announced to a waiting caller; further back, the caller hears only the queue's prompt.
+const MAX_POSITION: usize = 9;
+
+/// What a caller at `position` in a queue hears, in the languages koe has a sentence for.
+pub fn position_text(language: &str, position: usize) -> Option<String> {
+    if !(1..=MAX_POSITION).contains(&position) {
+        return None;
+    }
+    match language {
+        "en" if position == 1 => Some("You are next in line.".into()),
+        "en" => Some(format!("You are number {position} in line.")),
+        "ja" if position == 1 => Some("次におつなぎします。".into()),
+        "ja" => Some(format!("ただいま{position}番目にお待ちいただいています。")),
+        _ => None,
+    }
+}
+
 /// A prompt in one language.
 type Key = (PromptSource, String);
 
@@ -111,6 +128,30 @@ impl PromptSet {
                             message: message.clone(),
                         });
                     }
+                }
+            }
+        }
+        // Queue positions are said by the engine, not written in the flow: rendered with the flow's
+        // voices so that a waiting caller hears them without a TTS run on the call's path.
+        let queues = flow
+            .nodes
+            .values()
+            .any(|n| matches!(n, crate::ivr::flow::Node::Queue { .. }));
+        for language in flow.languages.iter().filter(|_| queues) {
+            for n in 1..=MAX_POSITION {
+                let Some(text) = position_text(language, n) else {
+                    break;
+                };
+                let key = (PromptSource::Text(text.clone()), language.clone());
+                let result = made
+                    .entry(key)
+                    .or_insert_with(|| tts.render(language, &text).map_err(|e| format!("{e:#}")));
+                if let Err(message) = result {
+                    issues.push(Issue {
+                        node: None,
+                        path: format!("queue position {n}.{language}"),
+                        message: message.clone(),
+                    });
                 }
             }
         }

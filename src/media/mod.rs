@@ -9,3 +9,4 @@ pub mod latch;
 pub mod prompt;
 pub mod recorder;
 pub mod rtcp;
+pub mod sender;

@@ -1,23 +1,31 @@
-//! The SIP user-agent server core, sans-IO: datagrams, commands and time go in; datagrams to send and
-//! call events come out (RFC 3261 transactions and dialogs for a UAS that also hangs up).
+//! The SIP user-agent core, sans-IO: datagrams, commands and time go in; datagrams to send and call
+//! events come out. RFC 3261 transactions and dialogs for koe as a UAS (it answers callers, hangs up,
+//! transfers) and as a UAC (it calls agents' phones), and a registrar with digest authentication for
+//! those phones.
 //!
 //! Drive it like str0m's `Rtc`: feed [`SipCore::handle_message`], [`SipCore::handle_command`] or
 //! [`SipCore::handle_timeout`], then drain [`SipCore::poll_output`] and sleep until
-//! [`SipCore::poll_timeout`]. Invariant: every call announced with `CallEvent::Incoming` ends with exactly
-//! one `CallEvent::Ended`.
+//! [`SipCore::poll_timeout`]. Invariant: every call announced with `CallEvent::Incoming` or asked for with
+//! `Command::Dial` ends with exactly one `CallEvent::Ended`.
 
-use super::message::{Message, StartLine, header_uri, uri_host_port};
+mod dialog;
+mod uac;
+mod uas;
+
+use super::message::{Message, StartLine};
+use super::registrar::{self, Account, Binding, Registrar};
 use super::sdp::{self, Negotiated, SdpError, SessionDesc};
 use crate::media::dtmf;
+use dialog::Dialog;
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY, REGISTER";
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
 /// Methods koe knows but does not serve: 405 with Allow, rather than 501.
-const KNOWN_UNSUPPORTED: [&str; 6] = ["REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "REFER", "PRACK"];
+const KNOWN_UNSUPPORTED: [&str; 5] = ["SUBSCRIBE", "PUBLISH", "MESSAGE", "REFER", "PRACK"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -41,6 +49,7 @@ pub struct Peer {
     pub addr: SocketAddr,
 }
 
+/// Who ended a call. For a call koe placed (`Command::Dial`), `Caller` is the called phone's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HangupBy {
     Caller,
@@ -72,6 +81,15 @@ pub enum CallEvent {
     Confirmed {
         call_id: String,
     },
+    /// A phone koe dialled is ringing (180 or 183; once per call).
+    Ringing {
+        call_id: String,
+    },
+    /// A phone koe dialled answered (its 200 OK is acknowledged); `media` is what its answer agreed.
+    Answered {
+        call_id: String,
+        media: Negotiated,
+    },
     /// A re-INVITE or UPDATE changed the media (hold/resume, new address, codec).
     MediaChanged {
         call_id: String,
@@ -81,6 +99,9 @@ pub enum CallEvent {
         call_id: String,
         key: char,
     },
+    /// Causes: "bye", "cancel", "no-ack", "rejected NNN" (koe refused), and for dialled calls
+    /// "not-registered", "invalid-dial", "timeout", "busy", "declined", "no-answer", "rejected NNN" (the
+    /// phone refused), "bad-answer"; a hangup command's own cause otherwise.
     Ended {
         call_id: String,
         by: HangupBy,
@@ -90,6 +111,14 @@ pub enum CallEvent {
     Transfer {
         call_id: String,
         result: Result<(), String>,
+    },
+    /// A phone's registration appeared, was refreshed or went away (`expires_s` 0: removed, expired, or
+    /// its account deleted).
+    Registration {
+        user: String,
+        contact: String,
+        source: Peer,
+        expires_s: u32,
     },
 }
 
@@ -109,6 +138,7 @@ pub enum Command {
         reason: String,
     },
     /// Ends the call from koe's side; `by` is Koe for the call's behaviour, System for drains and timers.
+    /// A dialled call not yet answered is cancelled (CANCEL once the phone has answered provisionally).
     Hangup {
         call_id: String,
         by: HangupBy,
@@ -118,6 +148,18 @@ pub enum Command {
     Refer {
         call_id: String,
         target: String,
+    },
+    /// Calls the phone registered for `user` with an SDP offer for `local_media` (koe's RTP address).
+    /// `call_id` names the new leg in every event about it and must be unique (a Dial whose call_id is
+    /// in use is ignored and logged). `headers` are added to the INVITE (e.g. `X-Koe-Call`); names that
+    /// are not tokens, values with line breaks and the headers koe sets itself are left out.
+    Dial {
+        call_id: String,
+        user: String,
+        from_uri: String,
+        from_display: Option<String>,
+        local_media: SocketAddr,
+        headers: Vec<(String, String)>,
     },
 }
 
@@ -132,6 +174,11 @@ pub struct CoreConfig {
     pub user_agent: String,
     pub t1: Duration,
     pub t2: Duration,
+    /// The registrar's digest realm.
+    pub realm: String,
+    /// Also offer SHA-256 digest (RFC 8760) in 401s, before MD5. Off by default: libre before 2.x
+    /// (baresip 1.0, Debian 12's) fails on a challenge set that has any algorithm but MD5.
+    pub digest_sha256: bool,
 }
 
 impl Default for CoreConfig {
@@ -140,11 +187,13 @@ impl Default for CoreConfig {
             user_agent: "koe".into(),
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
+            realm: "koe".into(),
+            digest_sha256: false,
         }
     }
 }
 
-/// A message sent again on a doubling interval until acknowledged or timed out (Timers G/H, E/F).
+/// A message sent again on a doubling interval until acknowledged or timed out (Timers G/H, E/F, A/B).
 #[derive(Debug)]
 struct Retransmit {
     to: Peer,
@@ -165,8 +214,17 @@ impl Retransmit {
         }
     }
 
-    /// Queues a resend when one is due, doubling the interval up to T2; false once timed out.
-    fn poll(&mut self, now: Instant, t2: Duration, out: &mut Vec<Output>) -> bool {
+    /// Over TCP nothing is resent (the transport is reliable); only the 64×T1 timeout runs.
+    fn on_transport(to: Peer, data: Vec<u8>, now: Instant, t1: Duration) -> Self {
+        let mut r = Retransmit::new(to, data, now, t1);
+        if to.transport == Transport::Tcp {
+            r.next_at = r.give_up_at;
+        }
+        r
+    }
+
+    /// Queues a resend when one is due, doubling the interval up to `cap`; false once timed out.
+    fn poll(&mut self, now: Instant, cap: Duration, out: &mut Vec<Output>) -> bool {
         if now >= self.give_up_at {
             return false;
         }
@@ -175,10 +233,14 @@ impl Retransmit {
                 to: self.to,
                 data: self.data.clone(),
             });
-            self.interval = (self.interval * 2).min(t2);
+            self.interval = (self.interval * 2).min(cap);
             self.next_at = now + self.interval;
         }
         true
+    }
+
+    fn due(&self) -> Instant {
+        self.next_at.min(self.give_up_at)
     }
 }
 
@@ -191,29 +253,32 @@ enum CallState {
     Confirmed,
 }
 
+/// The INVITE of a call koe answers, and the last response to it (resent when the INVITE is).
+#[derive(Debug)]
+struct Inbound {
+    invite: Message,
+    branch: String,
+    last_response: Option<Vec<u8>>,
+}
+
+/// An established (or, for koe as UAS, being answered) call.
 #[derive(Debug)]
 struct Call {
-    invite: Message,
-    invite_branch: String,
-    source: Peer,
-    /// koe's SIP address as the caller reached it (for Contact and Via).
-    local_sip: SocketAddr,
-    local_tag: String,
+    dialog: Dialog,
     state: CallState,
-    offer: SessionDesc,
+    /// Some when koe is the UAS.
+    inbound: Option<Inbound>,
+    /// The far end's last session description (its offer, or its answer to koe's offer).
+    remote_sdp: SessionDesc,
     media: Negotiated,
     local_media: Option<SocketAddr>,
     session_id: u64,
     sdp_version: u64,
-    /// Last response to the INVITE, resent when the INVITE is retransmitted.
-    last_response: Option<Vec<u8>>,
     /// The 2xx to the INVITE or a re-INVITE, resent until ACK; the CSeq it answers.
     pending_2xx: Option<(u32, Retransmit)>,
-    remote_cseq: u32,
-    local_cseq: u32,
 }
 
-/// A request koe sent within a dialog (BYE, REFER), until its final response or Timer F.
+/// A request koe sent within a dialog (BYE, REFER, CANCEL), until its final response or Timer F.
 #[derive(Debug)]
 struct OutTxn {
     branch: String,
@@ -225,11 +290,17 @@ struct OutTxn {
 pub struct SipCore {
     config: CoreConfig,
     calls: HashMap<String, Call>,
+    /// Calls koe placed that have no final response yet.
+    dials: HashMap<String, uac::Dial>,
+    /// ACKs koe sent for final responses to its INVITEs, by the INVITE's branch, resent when the response
+    /// is (Timer D for non-2xx, RFC 6026's Timer M for 2xx).
+    acked: HashMap<String, (Peer, Vec<u8>, Instant)>,
     /// Responses to non-INVITE requests, kept for retransmitted requests (Timer J), by branch+method.
     answered: HashMap<(String, String), (Vec<u8>, Instant)>,
     /// Non-2xx final responses to INVITEs whose call is gone, resent until their ACK (Timer G/H).
     rejected: HashMap<String, Retransmit>,
     requests: Vec<OutTxn>,
+    registrar: Registrar,
     outputs: VecDeque<Output>,
     draining: bool,
     counter: u64,
@@ -252,9 +323,12 @@ fn reason_phrase(code: u16) -> &'static str {
         180 => "Ringing",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         405 => "Method Not Allowed",
         415 => "Unsupported Media Type",
         420 => "Bad Extension",
+        423 => "Interval Too Brief",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",
@@ -272,9 +346,17 @@ fn reason_phrase(code: u16) -> &'static str {
 
 impl SipCore {
     pub fn new(config: CoreConfig) -> Self {
+        let algorithms = if config.digest_sha256 {
+            vec![super::digest::Algorithm::Sha256, super::digest::Algorithm::Md5]
+        } else {
+            vec![super::digest::Algorithm::Md5]
+        };
         SipCore {
+            registrar: Registrar::new(config.realm.clone(), algorithms),
             config,
             calls: HashMap::new(),
+            dials: HashMap::new(),
+            acked: HashMap::new(),
             answered: HashMap::new(),
             rejected: HashMap::new(),
             requests: Vec::new(),
@@ -289,8 +371,20 @@ impl SipCore {
         self.draining = draining;
     }
 
+    /// Replaces the accounts phones register with (at any time); the bindings of removed accounts go,
+    /// each with a `Registration` event of `expires_s` 0.
+    pub fn set_accounts(&mut self, accounts: Vec<Account>) {
+        let changes = self.registrar.set_accounts(accounts);
+        self.registration_events(changes);
+    }
+
+    /// Where `user`'s phone is registered (the binding registered or refreshed last).
+    pub fn binding(&self, user: &str) -> Option<&Binding> {
+        self.registrar.binding(user)
+    }
+
     pub fn active_calls(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.dials.len()
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -303,20 +397,33 @@ impl SipCore {
             .calls
             .values()
             .filter_map(|c| c.pending_2xx.as_ref())
-            .map(|(_, r)| r.next_at.min(r.give_up_at));
-        let rejected = self.rejected.values().map(|r| r.next_at.min(r.give_up_at));
+            .map(|(_, r)| r.due());
+        let rejected = self.rejected.values().map(Retransmit::due);
         let requests = self
             .requests
             .iter()
             .filter_map(|b| b.retransmit.as_ref())
-            .map(|r| r.next_at.min(r.give_up_at));
+            .map(Retransmit::due);
         let answered = self.answered.values().map(|(_, t)| *t);
-        calls.chain(rejected).chain(requests).chain(answered).min()
+        let acked = self.acked.values().map(|(_, _, t)| *t);
+        let dials = self.dials.values().filter_map(uac::Dial::due);
+        calls
+            .chain(rejected)
+            .chain(requests)
+            .chain(answered)
+            .chain(acked)
+            .chain(dials)
+            .chain(self.registrar.next_expiry())
+            .min()
     }
 
     fn fresh(&mut self, prefix: &str) -> String {
         self.counter = self.counter.wrapping_add(1);
         format!("{prefix}{:x}{:08x}", self.counter, rand::random::<u32>())
+    }
+
+    fn fresh_branch(&mut self) -> String {
+        format!("z9hG4bK{}", self.fresh(""))
     }
 
     fn send(&mut self, to: Peer, msg: &Message) -> Vec<u8> {
@@ -336,13 +443,30 @@ impl SipCore {
         self.outputs.push_back(Output::Event(e));
     }
 
-    fn reply(&mut self, req: &Message, to: Peer, code: u16, extra: &[(&str, String)]) -> Vec<u8> {
-        let mut r = response(req, code, reason_phrase(code), None);
-        if code >= 200 && req.to_tag().is_none() {
-            // A final response needs a To tag even when it creates no dialog (RFC 3261 §8.2.6.2).
-            let tag = self.fresh("k");
-            r = response(req, code, reason_phrase(code), Some(&tag));
+    fn registration_events(&mut self, changes: Vec<registrar::Change>) {
+        for c in changes {
+            info!(user = %c.user, contact = %c.contact, source = %c.source.addr, expires_s = c.expires_s, "registration");
+            self.event(CallEvent::Registration {
+                user: c.user,
+                contact: c.contact,
+                source: c.source,
+                expires_s: c.expires_s,
+            });
         }
+    }
+
+    /// Answers `req` with `code` (and `reason`, else the usual phrase); returns the bytes sent.
+    fn reply(
+        &mut self,
+        req: &Message,
+        to: Peer,
+        code: u16,
+        reason: Option<&str>,
+        extra: &[(&str, String)],
+    ) -> Vec<u8> {
+        // A final response needs a To tag even when it creates no dialog (RFC 3261 §8.2.6.2).
+        let tag = (code >= 200 && req.to_tag().is_none()).then(|| self.fresh("k"));
+        let mut r = response(req, code, reason.unwrap_or(reason_phrase(code)), tag.as_deref());
         for (n, v) in extra {
             r.push_header(n, v.clone());
         }
@@ -359,7 +483,11 @@ impl SipCore {
         extra: &[(&str, String)],
         now: Instant,
     ) {
-        let data = self.reply(req, from, code, extra);
+        let data = self.reply(req, from, code, None, extra);
+        self.remember_answer(req, from, data, now);
+    }
+
+    fn remember_answer(&mut self, req: &Message, from: Peer, data: Vec<u8>, now: Instant) {
         if let (Some(branch), Some(method)) = (req.via_branch(), req.method()) {
             let keep = if from.transport == Transport::Udp {
                 64 * self.config.t1
@@ -387,7 +515,7 @@ impl SipCore {
 
     pub fn handle_message(&mut self, msg: Message, from: Peer, local_sip: SocketAddr, now: Instant) {
         match &msg.start {
-            StartLine::Response { code, .. } => self.handle_response(*code, &msg),
+            StartLine::Response { code, .. } => self.handle_response(*code, &msg, now),
             StartLine::Request { method, .. } => {
                 let method = method.clone();
                 self.handle_request(&method, msg, from, local_sip, now)
@@ -419,17 +547,13 @@ impl SipCore {
             "CANCEL" => self.on_cancel(&req, from, now),
             "BYE" => self.on_bye(&req, from, now),
             "OPTIONS" => {
-                let extra = [
-                    ("Allow", ALLOW.to_string()),
-                    ("Accept", ACCEPT.to_string()),
-                    ("Supported", String::new()),
-                ];
-                let extra: Vec<_> = extra.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+                let extra = [("Allow", ALLOW.to_string()), ("Accept", ACCEPT.to_string())];
                 self.reply_non_invite(&req, from, 200, &extra, now)
             }
             "INFO" => self.on_info(&req, from, now),
             "UPDATE" => self.on_update(&req, from, now),
             "NOTIFY" => self.on_notify(&req, from, now),
+            "REGISTER" => self.on_register(&req, from, local_sip, now),
             m if KNOWN_UNSUPPORTED.contains(&m) => {
                 self.reply_non_invite(&req, from, 405, &[("Allow", ALLOW.to_string())], now)
             }
@@ -437,124 +561,22 @@ impl SipCore {
         }
     }
 
+    fn on_register(&mut self, req: &Message, from: Peer, local_sip: SocketAddr, now: Instant) {
+        let (answer, changes) = self.registrar.register(req, from, local_sip, now);
+        let data = self.reply(req, from, answer.code, answer.reason.as_deref(), &answer.headers);
+        self.remember_answer(req, from, data, now);
+        self.registration_events(changes);
+    }
+
     /// The call this in-dialog request belongs to, or a 481.
     fn dialog_of(&mut self, req: &Message, from: Peer, now: Instant) -> Option<String> {
         let id = req.call_id().to_string();
-        let ok = self.calls.get(&id).is_some_and(|c| {
-            req.to_tag() == Some(c.local_tag.as_str()) && req.from_tag() == c.invite.from_tag()
-        });
-        if ok {
+        if self.calls.get(&id).is_some_and(|c| c.dialog.matches(req)) {
             Some(id)
         } else {
             self.reply_non_invite(req, from, 481, &[], now);
             None
         }
-    }
-
-    fn on_invite(&mut self, req: Message, from: Peer, local_sip: SocketAddr, now: Instant) {
-        let call_id = req.call_id().to_string();
-        let branch = req.via_branch().unwrap_or_default().to_string();
-        if let Some(r) = self.rejected.get(&branch) {
-            let data = r.data.clone();
-            self.outputs.push_back(Output::Send { to: from, data });
-            return;
-        }
-        if req.to_tag().is_some() {
-            return self.on_reinvite(req, from, now);
-        }
-        if let Some(call) = self.calls.get(&call_id) {
-            if call.invite_branch == branch {
-                // A retransmission: repeat what was last said (100 Trying if nothing else yet).
-                match call.last_response.clone() {
-                    Some(data) => self.outputs.push_back(Output::Send { to: from, data }),
-                    None => {
-                        self.reply(&req, from, 100, &[]);
-                    }
-                }
-            } else {
-                self.reject(&req, from, 482, &[], now);
-            }
-            return;
-        }
-        if self.draining {
-            return self.reject(&req, from, 503, &[("Retry-After", "30".into())], now);
-        }
-        if let Some(required) = req.header("Require").filter(|r| !r.trim().is_empty()) {
-            return self.reject(&req, from, 420, &[("Unsupported", required.to_string())], now);
-        }
-        let offer = if req.body.is_empty() {
-            Err(SdpError::Malformed(
-                "an INVITE without an SDP offer is not supported".into(),
-            ))
-        } else if req.content_type().as_deref() != Some("application/sdp") {
-            return self.reject(&req, from, 415, &[("Accept", "application/sdp".into())], now);
-        } else {
-            SessionDesc::parse(&String::from_utf8_lossy(&req.body))
-        };
-        let negotiated = offer.and_then(|o| o.negotiate().map(|n| (o, n)));
-        let (offer, media) = match negotiated {
-            Ok(v) => v,
-            Err(SdpError::NoCommonCodec) => {
-                info!(%call_id, "no common codec: 488");
-                let warning = "399 koe \"no common codec: PCMU, PCMA\"".to_string();
-                return self.reject(&req, from, 488, &[("Warning", warning)], now);
-            }
-            Err(SdpError::Malformed(why)) => {
-                info!(%call_id, %why, "bad SDP offer");
-                return self.reject_with_reason(&req, from, 400, &format!("Bad Request ({why})"), now);
-            }
-        };
-        let local_tag = self.fresh("koe");
-        let trying = self.reply(&req, from, 100, &[]);
-        let call = Call {
-            invite_branch: branch,
-            source: from,
-            local_sip,
-            local_tag,
-            state: CallState::Proceeding,
-            offer,
-            media: media.clone(),
-            local_media: None,
-            session_id: rand::random::<u32>() as u64,
-            sdp_version: 1,
-            last_response: Some(trying),
-            pending_2xx: None,
-            remote_cseq: req.cseq().map(|(n, _)| n).unwrap_or(0),
-            local_cseq: rand::random::<u16>() as u32,
-            invite: req,
-        };
-        let from_uri = call.invite.header_uri("From").unwrap_or_default().to_string();
-        let to_uri = call.invite.header_uri("To").unwrap_or_default().to_string();
-        self.calls.insert(call_id.clone(), call);
-        self.event(CallEvent::Incoming {
-            call_id,
-            from: from_uri,
-            to: to_uri,
-            media,
-            source: from,
-        });
-    }
-
-    fn reject(&mut self, req: &Message, from: Peer, code: u16, extra: &[(&str, String)], now: Instant) {
-        let data = self.reply(req, from, code, extra);
-        self.remember_rejection(req, from, data, now);
-    }
-
-    fn reject_with_reason(&mut self, req: &Message, from: Peer, code: u16, reason: &str, now: Instant) {
-        let tag = self.fresh("k");
-        let mut r = response(req, code, reason, Some(&tag));
-        r.push_header("Server", self.config.user_agent.clone());
-        let data = self.send(from, &r);
-        self.remember_rejection(req, from, data, now);
-    }
-
-    fn remember_rejection(&mut self, req: &Message, from: Peer, data: Vec<u8>, now: Instant) {
-        let branch = req.via_branch().unwrap_or_default().to_string();
-        let mut r = Retransmit::new(from, data, now, self.config.t1);
-        if from.transport == Transport::Tcp {
-            r.next_at = r.give_up_at; // reliable transport: no Timer G, only wait for the ACK (Timer H)
-        }
-        self.rejected.insert(branch, r);
     }
 
     fn on_reinvite(&mut self, req: Message, from: Peer, now: Instant) {
@@ -572,7 +594,7 @@ impl SipCore {
             }
             return;
         }
-        if cseq <= call.remote_cseq {
+        if cseq <= call.dialog.remote_cseq {
             return self.reject_with_reason(
                 &req,
                 from,
@@ -585,13 +607,10 @@ impl SipCore {
             return;
         };
         let call = self.calls.get_mut(&id).expect("exists");
-        call.remote_cseq = cseq;
+        call.dialog.remote_cseq = cseq;
+        call.dialog.refresh_target(&req);
         let msg = Self::ok_with_sdp(&req, call, answer, &self.config.user_agent);
-        let data = msg.to_bytes();
-        self.outputs.push_back(Output::Send {
-            to: from,
-            data: data.clone(),
-        });
+        let data = self.send(from, &msg);
         let call = self.calls.get_mut(&id).expect("exists");
         call.pending_2xx = Some((cseq, Retransmit::new(from, data, now, self.config.t1)));
         self.event(CallEvent::MediaChanged { call_id: id, media });
@@ -611,7 +630,7 @@ impl SipCore {
             // An offer-less re-INVITE: koe offers its current session again.
             let neg = call.media.clone();
             return Some((
-                sdp::answer(&call.offer, &neg, local, call.session_id, call.sdp_version),
+                sdp::answer(&call.remote_sdp, &neg, local, call.session_id, call.sdp_version),
                 neg,
             ));
         }
@@ -622,7 +641,7 @@ impl SipCore {
                 let call = self.calls.get_mut(id).expect("exists");
                 call.sdp_version += 1;
                 let answer = sdp::answer(&offer, &neg, local, call.session_id, call.sdp_version);
-                call.offer = offer;
+                call.remote_sdp = offer;
                 call.media = neg.clone();
                 Some((answer, neg))
             }
@@ -631,83 +650,20 @@ impl SipCore {
                 None
             }
             Err(SdpError::Malformed(why)) => {
-                let mut r = response(req, 400, &format!("Bad Request ({why})"), None);
-                r.push_header("Server", self.config.user_agent.clone());
-                self.send(from, &r);
+                self.reply(req, from, 400, Some(&format!("Bad Request ({why})")), &[]);
                 None
             }
         }
     }
 
     fn ok_with_sdp(req: &Message, call: &Call, sdp: String, user_agent: &str) -> Message {
-        let mut r = response(req, 200, "OK", Some(&call.local_tag));
-        r.push_header("Contact", Self::contact(call));
+        let mut r = response(req, 200, "OK", Some(&call.dialog.local_tag));
+        r.push_header("Contact", call.dialog.contact());
         r.push_header("Allow", ALLOW);
         r.push_header("Server", user_agent.to_string());
         r.push_header("Content-Type", "application/sdp");
         r.body = sdp.into_bytes();
         r
-    }
-
-    fn contact(call: &Call) -> String {
-        let transport = match call.source.transport {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-        };
-        match call.local_sip.ip() {
-            IpAddr::V6(ip) => format!("<sip:koe@[{ip}]:{}{transport}>", call.local_sip.port()),
-            IpAddr::V4(ip) => format!("<sip:koe@{ip}:{}{transport}>", call.local_sip.port()),
-        }
-    }
-
-    fn on_ack(&mut self, req: &Message) {
-        if let Some(branch) = req.via_branch()
-            && self.rejected.remove(branch).is_some()
-        {
-            return;
-        }
-        let id = req.call_id().to_string();
-        let cseq = req.cseq().map(|(n, _)| n);
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if call.pending_2xx.as_ref().is_some_and(|(n, _)| Some(*n) == cseq) {
-            call.pending_2xx = None;
-            if call.state == CallState::Answered {
-                call.state = CallState::Confirmed;
-                self.event(CallEvent::Confirmed { call_id: id });
-            }
-        }
-    }
-
-    fn on_cancel(&mut self, req: &Message, from: Peer, now: Instant) {
-        let id = req.call_id().to_string();
-        // RFC 3261 §9.2 matches by branch; callers that reuse neither get the RFC 2543 rule (§17.2.3):
-        // same Call-ID, From tag and CSeq number as the INVITE.
-        let matches = self.calls.get(&id).is_some_and(|c| {
-            Some(c.invite_branch.as_str()) == req.via_branch()
-                || (req.from_tag() == c.invite.from_tag()
-                    && req.cseq().map(|(n, _)| n) == c.invite.cseq().map(|(n, _)| n))
-        });
-        if !matches {
-            return self.reply_non_invite(req, from, 481, &[], now);
-        }
-        self.reply_non_invite(req, from, 200, &[], now);
-        let call = self.calls.get(&id).expect("matched");
-        if call.state != CallState::Proceeding {
-            return; // the final response was already sent: CANCEL has no effect (RFC 3261 §9.2)
-        }
-        let call = self.calls.remove(&id).expect("matched");
-        let tag = call.local_tag.clone();
-        let mut r = response(&call.invite, 487, "Request Terminated", Some(&tag));
-        r.push_header("Server", self.config.user_agent.clone());
-        let data = self.send(call.source, &r);
-        self.remember_rejection(&call.invite, call.source, data, now);
-        self.event(CallEvent::Ended {
-            call_id: id,
-            by: HangupBy::Caller,
-            cause: "cancel".into(),
-        });
     }
 
     fn on_bye(&mut self, req: &Message, from: Peer, now: Instant) {
@@ -737,9 +693,8 @@ impl SipCore {
                         self.event(CallEvent::Dtmf { call_id: id, key });
                     }
                     None => {
-                        let mut r = response(req, 400, "Bad Request (no DTMF signal in body)", None);
-                        r.push_header("Server", self.config.user_agent.clone());
-                        self.send(from, &r);
+                        let why = "Bad Request (no DTMF signal in body)";
+                        self.reply(req, from, 400, Some(why), &[]);
                     }
                 }
             }
@@ -757,106 +712,12 @@ impl SipCore {
         let Some((answer, media)) = self.renegotiate(&id, req, from, now) else {
             return;
         };
-        let call = self.calls.get(&id).expect("exists");
+        let call = self.calls.get_mut(&id).expect("exists");
+        call.dialog.refresh_target(req);
         let msg = Self::ok_with_sdp(req, call, answer, &self.config.user_agent);
         let data = self.send(from, &msg);
-        if let Some(branch) = req.via_branch() {
-            self.answered.insert(
-                (branch.to_string(), "UPDATE".into()),
-                (data, now + 64 * self.config.t1),
-            );
-        }
+        self.remember_answer(req, from, data, now);
         self.event(CallEvent::MediaChanged { call_id: id, media });
-    }
-
-    fn handle_response(&mut self, code: u16, msg: &Message) {
-        if code < 200 {
-            return;
-        }
-        let Some(branch) = msg.via_branch() else { return };
-        let Some(i) = self.requests.iter().position(|r| r.branch == branch) else {
-            return;
-        };
-        let txn = self.requests.remove(i);
-        debug!(call_id = msg.call_id(), code, "koe's request answered");
-        // A REFER accepted (202) waits for the NOTIFY that says how the new call went.
-        if let Some(call_id) = txn.refer_of
-            && code >= 300
-        {
-            self.event(CallEvent::Transfer {
-                call_id,
-                result: Err(format!("transfer refused with {code}")),
-            });
-        }
-    }
-
-    pub fn handle_command(&mut self, cmd: Command, now: Instant) {
-        match cmd {
-            Command::Ringing { call_id } => {
-                let Some(call) = self.calls.get(&call_id) else {
-                    return;
-                };
-                if call.state != CallState::Proceeding {
-                    return;
-                }
-                let mut r = response(&call.invite, 180, "Ringing", Some(&call.local_tag));
-                r.push_header("Contact", Self::contact(call));
-                let to = call.source;
-                let data = self.send(to, &r);
-                self.calls.get_mut(&call_id).expect("exists").last_response = Some(data);
-            }
-            Command::Answer { call_id, local_media } => {
-                let Some(call) = self.calls.get_mut(&call_id) else {
-                    return;
-                };
-                if call.state != CallState::Proceeding {
-                    return;
-                }
-                call.local_media = Some(local_media);
-                let answer = sdp::answer(
-                    &call.offer,
-                    &call.media,
-                    local_media,
-                    call.session_id,
-                    call.sdp_version,
-                );
-                let msg = Self::ok_with_sdp(&call.invite, call, answer, &self.config.user_agent);
-                let data = msg.to_bytes();
-                let cseq = call.invite.cseq().map(|(n, _)| n).unwrap_or(0);
-                call.state = CallState::Answered;
-                call.last_response = Some(data.clone());
-                call.pending_2xx = Some((
-                    cseq,
-                    Retransmit::new(call.source, data.clone(), now, self.config.t1),
-                ));
-                let to = call.source;
-                self.outputs.push_back(Output::Send { to, data });
-            }
-            Command::Reject {
-                call_id,
-                code,
-                reason,
-            } => {
-                let Some(call) = self.calls.get(&call_id) else {
-                    return;
-                };
-                if call.state != CallState::Proceeding {
-                    return;
-                }
-                let call = self.calls.remove(&call_id).expect("exists");
-                let mut r = response(&call.invite, code, &reason, Some(&call.local_tag));
-                r.push_header("Server", self.config.user_agent.clone());
-                let data = self.send(call.source, &r);
-                self.remember_rejection(&call.invite, call.source, data, now);
-                self.event(CallEvent::Ended {
-                    call_id,
-                    by: HangupBy::Koe,
-                    cause: format!("rejected {code}"),
-                });
-            }
-            Command::Hangup { call_id, by, cause } => self.hangup(&call_id, by, cause, now),
-            Command::Refer { call_id, target } => self.send_refer(&call_id, &target, now),
-        }
     }
 
     /// NOTIFY for koe's REFER (RFC 3515 §2.4.5): its message/sipfrag body carries the status line of
@@ -881,50 +742,119 @@ impl SipCore {
         self.event(CallEvent::Transfer { call_id: id, result });
     }
 
-    fn send_refer(&mut self, call_id: &str, target: &str, now: Instant) {
-        let Some(call) = self.calls.get_mut(call_id) else {
-            return;
-        };
-        if call.state != CallState::Answered && call.state != CallState::Confirmed {
+    fn handle_response(&mut self, code: u16, msg: &Message, now: Instant) {
+        if msg.cseq().is_some_and(|(_, m)| m == "INVITE") {
+            return self.on_invite_response(code, msg, now);
+        }
+        if code < 200 {
             return;
         }
-        call.local_cseq += 1;
-        let referred_by = call.invite.header_uri("To").unwrap_or_default().to_string();
+        let Some(branch) = msg.via_branch() else { return };
+        let Some(i) = self.requests.iter().position(|r| r.branch == branch) else {
+            return;
+        };
+        let txn = self.requests.remove(i);
+        debug!(call_id = msg.call_id(), code, "koe's request answered");
+        // A REFER accepted (202) waits for the NOTIFY that says how the new call went.
+        if let Some(call_id) = txn.refer_of
+            && code >= 300
+        {
+            self.event(CallEvent::Transfer {
+                call_id,
+                result: Err(format!("transfer refused with {code}")),
+            });
+        }
+    }
+
+    pub fn handle_command(&mut self, cmd: Command, now: Instant) {
+        match cmd {
+            Command::Ringing { call_id } => self.ring(&call_id),
+            Command::Answer { call_id, local_media } => self.answer(&call_id, local_media, now),
+            Command::Reject {
+                call_id,
+                code,
+                reason,
+            } => self.refuse(&call_id, code, &reason, now),
+            Command::Hangup { call_id, by, cause } => self.hangup(&call_id, by, cause, now),
+            Command::Refer { call_id, target } => self.send_refer(&call_id, &target, now),
+            Command::Dial {
+                call_id,
+                user,
+                from_uri,
+                from_display,
+                local_media,
+                headers,
+            } => self.dial(
+                uac::DialRequest {
+                    call_id,
+                    user,
+                    from_uri,
+                    from_display,
+                    local_media,
+                    headers,
+                },
+                now,
+            ),
+        }
+    }
+
+    fn send_refer(&mut self, call_id: &str, target: &str, now: Instant) {
+        let Some(call) = self.calls.get(call_id) else {
+            return;
+        };
+        if call.state == CallState::Proceeding {
+            return;
+        }
         let extra = [
             ("Refer-To".to_string(), format!("<{target}>")),
-            ("Referred-By".to_string(), format!("<{referred_by}>")),
-            ("Contact".to_string(), Self::contact(call)),
+            (
+                "Referred-By".to_string(),
+                format!("<{}>", call.dialog.local_uri()),
+            ),
+            ("Contact".to_string(), call.dialog.contact()),
         ];
-        let branch = format!("z9hG4bK{}", self.fresh(""));
-        let call = self.calls.get(call_id).expect("exists");
-        let (to, data) = self.in_dialog_request(call, "REFER", &branch, &extra);
+        let branch = self.fresh_branch();
+        let call = self.calls.get_mut(call_id).expect("exists");
+        let (to, data) = call
+            .dialog
+            .request("REFER", &branch, &extra, &self.config.user_agent);
+        self.send_txn(to, data, branch, Some(call_id.to_string()), now);
+    }
+
+    /// Sends a non-INVITE request koe starts and tracks it until its answer (Timer E/F over UDP).
+    fn send_txn(&mut self, to: Peer, data: Vec<u8>, branch: String, refer_of: Option<String>, now: Instant) {
         let data = self.send_raw(to, data);
         let retransmit =
             (to.transport == Transport::Udp).then(|| Retransmit::new(to, data, now, self.config.t1));
         self.requests.push(OutTxn {
             branch,
             retransmit,
-            refer_of: Some(call_id.to_string()),
+            refer_of,
         });
     }
 
-    /// Ends a call from koe's side: BYE once answered, 480 before.
+    /// Ends a call from koe's side: BYE once answered, 480 before; a dialled call not answered yet is
+    /// cancelled.
     fn hangup(&mut self, call_id: &str, by: HangupBy, cause: String, now: Instant) {
-        let Some(call) = self.calls.remove(call_id) else {
+        if self.dials.contains_key(call_id) {
+            return self.cancel_dial(call_id, by, cause, now);
+        }
+        let Some(mut call) = self.calls.remove(call_id) else {
             return;
         };
-        if call.state == CallState::Proceeding {
-            let mut r = response(
-                &call.invite,
-                480,
-                "Temporarily Unavailable",
-                Some(&call.local_tag),
-            );
-            r.push_header("Server", self.config.user_agent.clone());
-            let data = self.send(call.source, &r);
-            self.remember_rejection(&call.invite, call.source, data, now);
-        } else {
-            self.send_bye(&call, now);
+        match (&call.state, &call.inbound) {
+            (CallState::Proceeding, Some(inbound)) => {
+                let mut r = response(
+                    &inbound.invite,
+                    480,
+                    "Temporarily Unavailable",
+                    Some(&call.dialog.local_tag),
+                );
+                r.push_header("Server", self.config.user_agent.clone());
+                let data = self.send(call.dialog.peer, &r);
+                self.remember_rejection(&inbound.invite, call.dialog.peer, data, now);
+            }
+            _ => self.send_bye(&mut call.dialog, now),
         }
         self.event(CallEvent::Ended {
             call_id: call_id.to_string(),
@@ -934,82 +864,10 @@ impl SipCore {
     }
 
     /// BYE within the dialog.
-    fn send_bye(&mut self, call: &Call, now: Instant) {
-        let branch = format!("z9hG4bK{}", self.fresh(""));
-        let (to, data) = self.in_dialog_request(call, "BYE", &branch, &[]);
-        let data = self.send_raw(to, data);
-        let retransmit =
-            (to.transport == Transport::Udp).then(|| Retransmit::new(to, data, now, self.config.t1));
-        self.requests.push(OutTxn {
-            branch,
-            retransmit,
-            refer_of: None,
-        });
-    }
-
-    /// A request within the dialog, as RFC 3261 §12.2.1.1 builds it for the UAS side: where it goes,
-    /// its bytes and its branch.
-    fn in_dialog_request(
-        &self,
-        call: &Call,
-        method: &str,
-        branch: &str,
-        extra: &[(String, String)],
-    ) -> (Peer, Vec<u8>) {
-        let inv = &call.invite;
-        let target = inv
-            .header_uri("Contact")
-            .unwrap_or_else(|| inv.header_uri("From").unwrap_or_default());
-        let routes: Vec<String> = inv
-            .header_values("Record-Route")
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let mut req = Message::request(method, target);
-        let via_host = match call.local_sip.ip() {
-            IpAddr::V6(ip) => format!("[{ip}]:{}", call.local_sip.port()),
-            IpAddr::V4(ip) => format!("{ip}:{}", call.local_sip.port()),
-        };
-        req.push_header(
-            "Via",
-            format!(
-                "SIP/2.0/{} {via_host};branch={branch};rport",
-                call.source.transport.via_name()
-            ),
-        );
-        req.push_header("Max-Forwards", "70");
-        for r in &routes {
-            req.push_header("Route", r.clone());
-        }
-        let to = inv.header("From").unwrap_or_default().to_string();
-        let from = format!("{};tag={}", inv.header("To").unwrap_or_default(), call.local_tag);
-        req.push_header("From", from);
-        req.push_header("To", to);
-        req.push_header("Call-ID", inv.call_id().to_string());
-        req.push_header("CSeq", format!("{} {method}", call.local_cseq + 1));
-        for (name, value) in extra {
-            req.push_header(name, value.clone());
-        }
-        req.push_header("User-Agent", self.config.user_agent.clone());
-        // Where to: the first loose route, else the remote target; over TCP, the caller's connection.
-        let next_hop = routes
-            .first()
-            .and_then(|r| header_uri(r))
-            .unwrap_or(target)
-            .to_string();
-        let to = match call.source.transport {
-            Transport::Tcp => call.source,
-            Transport::Udp => {
-                let addr = uri_host_port(&next_hop)
-                    .and_then(|(h, p)| h.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, p)))
-                    .unwrap_or(call.source.addr);
-                Peer {
-                    transport: Transport::Udp,
-                    addr,
-                }
-            }
-        };
-        (to, req.to_bytes())
+    fn send_bye(&mut self, dialog: &mut Dialog, now: Instant) {
+        let branch = self.fresh_branch();
+        let (to, data) = dialog.request("BYE", &branch, &[], &self.config.user_agent);
+        self.send_txn(to, data, branch, None, now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -1048,11 +906,15 @@ impl SipCore {
             });
         }
         self.answered.retain(|_, (_, until)| now < *until);
+        self.acked.retain(|_, (_, _, until)| now < *until);
         self.outputs.extend(resend);
+        self.dial_timeouts(now);
         for id in no_ack {
             warn!(call_id = %id, "no ACK for the 200 OK (Timer H): hanging up");
             self.hangup(&id, HangupBy::System, "no-ack".into(), now);
         }
+        let expired = self.registrar.expire(now);
+        self.registration_events(expired);
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::core::{CallEvent, Command, CoreConfig, Output, Peer, SipCore, Transport};
 use super::message::{self, Message};
+use super::registrar::Account;
 use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -24,12 +25,19 @@ pub struct SipHandle {
 pub enum Control {
     Command(Command),
     SetDraining(bool),
+    /// Replaces the registrar's accounts (see [`SipCore::set_accounts`]).
+    SetAccounts(Vec<Account>),
 }
 
 impl SipHandle {
     pub fn command(&self, c: Command) {
         // The endpoint lives as long as the process; a send error means we are shutting down anyway.
         let _ = self.commands.send(Control::Command(c));
+    }
+
+    /// Replaces the accounts agents' phones register with; takes effect for the next REGISTER.
+    pub fn set_accounts(&self, accounts: Vec<Account>) {
+        let _ = self.commands.send(Control::SetAccounts(accounts));
     }
 }
 
@@ -54,7 +62,8 @@ pub struct EndpointConfig {
     pub advertise_ip: Option<IpAddr>,
 }
 
-/// Binds UDP (and TCP when asked) on `bind` and runs the endpoint until `cancel`.
+/// Binds UDP (and TCP when asked) on `bind` and runs the endpoint until `cancel`. The registrar has no
+/// accounts until [`SipHandle::set_accounts`].
 pub async fn start(
     bind: SocketAddr,
     tcp: bool,
@@ -134,6 +143,7 @@ impl Endpoint {
                 Some(c) = control.recv() => match c {
                     Control::Command(c) => self.core.handle_command(c, Instant::now()),
                     Control::SetDraining(d) => self.core.set_draining(d),
+                    Control::SetAccounts(a) => self.core.set_accounts(a),
                 },
                 _ = sleep_until(deadline) => self.core.handle_timeout(Instant::now()),
             }

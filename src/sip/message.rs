@@ -61,7 +61,8 @@ fn canonical_name(name: &str) -> String {
     long.to_string()
 }
 
-fn is_token(s: &str) -> bool {
+/// An RFC 3261 token (method and header names).
+pub fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))

@@ -265,6 +265,49 @@ fn parse_connection(value: &str) -> Result<IpAddr, SdpError> {
     }
 }
 
+/// The session lines koe's descriptions start with (o=, s=, c=, t=) for RTP at `local`.
+fn session_lines(local: SocketAddr, session_id: u64, version: u64) -> String {
+    let ip = local.ip();
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    format!(
+        "v=0\r\no=koe {session_id} {version} IN {family} {ip}\r\ns=koe\r\nc=IN {family} {ip}\r\nt=0 0\r\n"
+    )
+}
+
+fn rtpmap(s: &mut String, pt: u8, name: &str) {
+    let _ = write!(s, "a=rtpmap:{pt} {name}/8000\r\n");
+}
+
+fn telephone_event(s: &mut String, pt: u8) {
+    let _ = write!(s, "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n");
+}
+
+fn ptime_and_direction(s: &mut String, ptime: u32, direction: Direction) {
+    let _ = write!(s, "a=ptime:{ptime}\r\na={}\r\n", direction.attr());
+}
+
+/// The payload type koe offers RFC 4733 telephone-events with.
+pub const OFFER_DTMF_PT: u8 = 101;
+
+/// koe's offer when it places a call: PCMU, PCMA (in that order of preference) and telephone-event,
+/// 20 ms, sendrecv.
+pub fn offer(local: SocketAddr, session_id: u64, version: u64) -> String {
+    let mut s = session_lines(local, session_id, version);
+    let pts: Vec<String> = CODECS.iter().map(|(pt, _)| pt.to_string()).collect();
+    let _ = write!(
+        s,
+        "m=audio {} RTP/AVP {} {OFFER_DTMF_PT}\r\n",
+        local.port(),
+        pts.join(" ")
+    );
+    for (pt, name) in CODECS {
+        rtpmap(&mut s, pt, name);
+    }
+    telephone_event(&mut s, OFFER_DTMF_PT);
+    ptime_and_direction(&mut s, 20, Direction::SendRecv);
+    s
+}
+
 /// Builds koe's answer: the accepted stream with one codec (+ telephone-event), other streams refused.
 pub fn answer(
     offer: &SessionDesc,
@@ -273,13 +316,7 @@ pub fn answer(
     session_id: u64,
     version: u64,
 ) -> String {
-    let ip = local.ip();
-    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "v=0\r\no=koe {session_id} {version} IN {family} {ip}\r\ns=koe\r\nc=IN {family} {ip}\r\nt=0 0\r\n"
-    );
+    let mut s = session_lines(local, session_id, version);
     for (i, m) in offer.media.iter().enumerate() {
         if i != neg.index {
             let _ = write!(s, "m={} 0 {} {}\r\n", m.media, m.proto, m.formats.join(" "));
@@ -289,11 +326,12 @@ pub fn answer(
         if let Some(pt) = neg.dtmf_pt {
             let _ = write!(s, " {pt}");
         }
-        let _ = write!(s, "\r\na=rtpmap:{} {}/8000\r\n", neg.codec_pt, neg.codec_name);
+        s.push_str("\r\n");
+        rtpmap(&mut s, neg.codec_pt, neg.codec_name);
         if let Some(pt) = neg.dtmf_pt {
-            let _ = write!(s, "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n");
+            telephone_event(&mut s, pt);
         }
-        let _ = write!(s, "a=ptime:{}\r\na={}\r\n", neg.ptime, neg.direction.attr());
+        ptime_and_direction(&mut s, neg.ptime, neg.direction);
     }
     s
 }
@@ -384,6 +422,21 @@ a=rtpmap:101 telephone-event/8000\r\n";
         // The answer is itself valid SDP with the same choice.
         let back = SessionDesc::parse(&a).unwrap().negotiate().unwrap();
         assert_eq!((back.codec_pt, back.dtmf_pt), (0, Some(101)));
+    }
+
+    #[test]
+    fn koes_offer_lists_both_codecs_and_dtmf() {
+        let o = super::offer("192.0.2.7:20002".parse().unwrap(), 9, 1);
+        assert!(o.starts_with("v=0\r\no=koe 9 1 IN IP4 192.0.2.7\r\n"), "{o}");
+        assert!(o.contains("m=audio 20002 RTP/AVP 0 8 101\r\n"), "{o}");
+        assert!(
+            o.contains("a=rtpmap:8 PCMA/8000\r\n") && o.contains("a=fmtp:101 0-15\r\n"),
+            "{o}"
+        );
+        // An answerer reading it picks PCMU first and finds the telephone-events.
+        let n = SessionDesc::parse(&o).unwrap().negotiate().unwrap();
+        assert_eq!((n.codec_name, n.dtmf_pt, n.ptime), ("PCMU", Some(101), 20));
+        assert_eq!(n.remote, Some("192.0.2.7:20002".parse().unwrap()));
     }
 
     #[test]

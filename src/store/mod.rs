@@ -4,11 +4,13 @@
 //! database types in its signatures, so that a PostgreSQL backend can sit behind the same methods later.
 //! The default backend is one SQLite file in WAL mode (`sqlite.rs`), which lets the HTTP side read while
 //! call tasks write.
+mod agents;
 mod flows;
 mod record;
 mod sqlite;
 mod users;
 
+pub use agents::AgentRow;
 pub use flows::{ActiveFlow, FlowVersion, VersionInfo};
 pub use record::*;
 pub use users::{Role, Session, User};

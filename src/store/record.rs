@@ -76,6 +76,84 @@ pub struct CallRecord {
     pub recording_path: Option<String>,
     /// What the IVR did; None for calls that ran no flow.
     pub ivr: Option<IvrRecord>,
+    /// Queue, offers to agents, the agent who took it, transfers; None for calls never queued.
+    pub service: Option<ServiceRecord>,
+    /// Spans of the call (ms since the answer; the end None while paused) when the recording was paused
+    /// (PCI: a card number being read out).
+    pub recording_pauses: Vec<(u64, Option<u64>)>,
+}
+
+/// A call's way to and with a human agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub queue: String,
+    pub skills: Vec<String>,
+    pub queued_at_ms: i64,
+    /// Each agent rung, in order, and how it went.
+    pub offers: Vec<OfferRecord>,
+    /// The agent on the call (the last one, after transfers).
+    pub agent: Option<String>,
+    pub connected_at_ms: Option<i64>,
+    pub agent_left_at_ms: Option<i64>,
+    /// Why the caller left the queue without an agent ("max-wait", "no-agents").
+    pub overflow: Option<String>,
+    pub transfers: Vec<TransferRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferRecord {
+    pub agent: String,
+    pub at_ms: i64,
+    /// "answered", "no-answer", "busy", …; None while ringing.
+    pub result: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferRecord {
+    pub from_agent: Option<String>,
+    /// "agent:<id>" or "queue:<name>".
+    pub to: String,
+    pub mode: String,
+    pub at_ms: i64,
+}
+
+/// What the agent writes after the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WrapUp {
+    #[serde(default)]
+    pub agent: String,
+    pub reason: String,
+    pub disposition: String,
+    #[serde(default)]
+    pub notes: String,
+    #[serde(default)]
+    pub saved_at_ms: i64,
+}
+
+/// One earlier call of the same caller, as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub call_id: String,
+    pub started_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    pub intent: Option<String>,
+    pub wrapup: Option<WrapUp>,
+    pub summary: Option<serde_json::Value>,
+}
+
+/// The number part of a SIP URI's user ("sip:+81 90-1234@x" → "+81901234"); None when it has no digits.
+pub fn caller_number(uri: &str) -> Option<String> {
+    let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
+    let user = rest.split(['@', ';']).next().unwrap_or_default();
+    let number: String = user
+        .chars()
+        .enumerate()
+        .filter(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '+'))
+        .map(|(_, c)| c)
+        .collect();
+    number.chars().any(|c| c.is_ascii_digit()).then_some(number)
 }
 
 /// A call's way through the IVR: kept with the call and handed to the agent.
@@ -132,6 +210,8 @@ impl CallRecord {
             dtmf: String::new(),
             recording_path: None,
             ivr: None,
+            service: None,
+            recording_pauses: Vec::new(),
         }
     }
 }

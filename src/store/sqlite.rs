@@ -21,7 +21,7 @@ macro_rules! select_calls {
             "SELECT id, from_uri, to_uri, invite_at_ms, answered_at_ms, ended_at_ms, status, hangup_by, \
              end_cause, codec, packets_sent, packets_received, packets_lost, jitter_ms, \
              remote_fraction_lost, remote_jitter_ms, concealed_frames, rejected_packets, dtmf, \
-             recording_path, ivr FROM calls ",
+             recording_path, ivr, service, recording_pauses FROM calls ",
             $($rest),+
         )
     };
@@ -58,9 +58,9 @@ impl Store {
             "INSERT INTO calls (id, from_uri, to_uri, invite_at_ms, answered_at_ms, ended_at_ms, status, \
                  hangup_by, end_cause, codec, packets_sent, packets_received, packets_lost, jitter_ms, \
                  remote_fraction_lost, remote_jitter_ms, concealed_frames, rejected_packets, dtmf, \
-                 recording_path, ivr) \
+                 recording_path, ivr, service, caller_number, recording_pauses) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-                 ?21) \
+                 ?21, ?22, ?23, ?24) \
              ON CONFLICT (id) DO UPDATE SET \
                  from_uri = excluded.from_uri, to_uri = excluded.to_uri, \
                  invite_at_ms = excluded.invite_at_ms, answered_at_ms = excluded.answered_at_ms, \
@@ -72,7 +72,9 @@ impl Store {
                  remote_jitter_ms = excluded.remote_jitter_ms, \
                  concealed_frames = excluded.concealed_frames, \
                  rejected_packets = excluded.rejected_packets, dtmf = excluded.dtmf, \
-                 recording_path = excluded.recording_path, ivr = excluded.ivr",
+                 recording_path = excluded.recording_path, ivr = excluded.ivr, \
+                 service = excluded.service, caller_number = excluded.caller_number, \
+                 recording_pauses = excluded.recording_pauses",
         )
         .bind(&call.id)
         .bind(&call.from_uri)
@@ -99,6 +101,13 @@ impl Store {
                 .as_ref()
                 .map(|i| serde_json::to_string(i).expect("IVR record serialises")),
         )
+        .bind(
+            call.service
+                .as_ref()
+                .map(|i| serde_json::to_string(i).expect("service record serialises")),
+        )
+        .bind(super::caller_number(&call.from_uri))
+        .bind(serde_json::to_string(&call.recording_pauses).expect("spans serialise"))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -223,6 +232,15 @@ fn call_from_row(row: &SqliteRow) -> Result<CallRecord, StoreError> {
             .try_get::<Option<String>, _>("ivr")?
             .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("ivr: {e}"))))
             .transpose()?,
+        service: row
+            .try_get::<Option<String>, _>("service")?
+            .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("service: {e}"))))
+            .transpose()?,
+        recording_pauses: row
+            .try_get::<Option<String>, _>("recording_pauses")?
+            .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("pauses: {e}"))))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

@@ -323,9 +323,16 @@ mod tests {
         }
         // Update with src/events.rs: a new EventKind needs a section and an example in the doc.
         let all = [
+            "AgentConnected",
+            "AgentLeft",
+            "AgentNoAnswer",
+            "AgentOffered",
+            "AgentPresence",
+            "Alert",
             "CallAnswered",
             "CallEnded",
             "CallHeld",
+            "CallOverflow",
             "CallQueued",
             "CallResumed",
             "CallStarted",
@@ -338,8 +345,15 @@ mod tests {
             "IvrPrompt",
             "IvrVariable",
             "LanguageChanged",
+            "QueuePosition",
+            "RecordingPaused",
+            "RecordingResumed",
+            "SentimentChanged",
+            "Suggestion",
+            "Summary",
             "Transcript",
             "VoicemailRecorded",
+            "WrapUpSaved",
         ];
         assert_eq!(types.iter().map(String::as_str).collect::<Vec<_>>(), all);
     }

@@ -6,9 +6,12 @@
 //! the media plane. The endpoints are described in docs/API.md and docs/EVENTS.md.
 
 mod admin;
+pub mod agents;
+mod assets;
 pub mod auth;
 mod body;
 mod calls;
+mod console;
 mod error;
 mod events_ws;
 mod ivr;
@@ -45,6 +48,13 @@ pub struct AppState {
     pub ivr: Arc<crate::ivr::registry::Registry>,
     /// Validates, renders, stores and publishes flow versions into `ivr`; holds the prompt library.
     pub publisher: Arc<crate::ivr::publish::Publisher>,
+    pub routing: crate::routing::Routing,
+    /// What screens show about calls in progress.
+    pub live: Arc<crate::live::LiveCalls>,
+    /// Live calls, to send them an agent's or supervisor's requests (transfer, recording pause).
+    pub directory: Arc<crate::call::Directory>,
+    /// The SIP endpoint, for the agents' phone accounts.
+    pub sip: crate::sip::endpoint::SipHandle,
     /// How long a sign-in lasts (`admin.session_hours`).
     pub session_ttl: std::time::Duration,
 }
@@ -62,6 +72,8 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .merge(auth::routes())
         .merge(ivr::routes())
         .merge(admin::routes())
+        .merge(agents::routes())
+        .merge(console::routes())
         .fallback(|| async { ApiError::NotFound("route".to_string()) })
         .layer(Extension(shutdown))
         .with_state(state)

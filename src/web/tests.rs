@@ -41,14 +41,21 @@ async fn start(bus_capacity: usize) -> Server {
         Arc::new(crate::tts::Tts::from_config(&voices, data_dir.join("tts"))),
         Arc::new(crate::ivr::prompts::PromptLibrary::new(data_dir.join("prompts"))),
     );
+    let events = Arc::new(EventBus::new(bus_capacity));
     let state = AppState {
         store,
-        events: Arc::new(EventBus::new(bus_capacity)),
+        events: events.clone(),
         metrics: Arc::new(Metrics::new()),
         data_dir,
         draining: Arc::new(AtomicBool::new(false)),
         ivr,
         publisher: Arc::new(publisher),
+        routing: crate::routing::Routing::start(Default::default(), Vec::new(), events.clone()),
+        live: crate::live::LiveCalls::start(events.clone()),
+        directory: Default::default(),
+        sip: crate::sip::endpoint::SipHandle {
+            commands: tokio::sync::mpsc::unbounded_channel().0,
+        },
         session_ttl: Duration::from_secs(3600),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -21,6 +21,37 @@ impl Baresip {
     /// Starts baresip; `audio_source` (an 8 kHz WAV, padded: baresip hangs up when it ends) is what it
     /// sends, and its `sndfile` module records what it hears into its directory.
     pub fn start(audio_source: &Path) -> Baresip {
+        Self::start_with(audio_source, |port| {
+            format!("<sip:tester@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU")
+        })
+    }
+
+    /// A caller whose SIP user (the From number koe sees) is `user`, e.g. a phone number.
+    pub fn caller(audio_source: &Path, user: &str) -> Baresip {
+        Self::start_with(audio_source, |port| {
+            format!("<sip:{user}@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU")
+        })
+    }
+
+    /// An agent's phone: registers to koe as `user` with digest `password` and answers calls by itself
+    /// when `auto_answer` (else it rings until koe gives up). `audio_source` is what the agent says.
+    pub fn agent(
+        audio_source: &Path,
+        koe: SocketAddr,
+        user: &str,
+        password: &str,
+        auto_answer: bool,
+    ) -> Baresip {
+        let mode = if auto_answer { "auto" } else { "manual" };
+        Self::start_with(audio_source, |_| {
+            format!(
+                "<sip:{user}@{koe};transport=udp>;auth_pass={password};regint=600;answermode={mode};audio_codecs=PCMU"
+            )
+        })
+    }
+
+    /// Starts baresip with the account line `account(port)`.
+    fn start_with(audio_source: &Path, account: impl FnOnce(u16) -> String) -> Baresip {
         let dir = tempfile::tempdir().expect("temp dir for baresip");
         let port = free_port();
         let config = format!(
@@ -37,7 +68,7 @@ impl Baresip {
             dir = dir.path().display()
         );
         std::fs::write(dir.path().join("config"), config).expect("write baresip config");
-        let account = format!("<sip:tester@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n");
+        let account = format!("{}\n", account(port));
         std::fs::write(dir.path().join("accounts"), account).expect("write baresip accounts");
         let log = std::fs::File::create(dir.path().join("baresip.log")).expect("baresip log");
         let mut child = Command::new("baresip")

@@ -52,7 +52,11 @@ impl Harness {
     }
 
     fn input(&mut self, msg: Message) -> Vec<Output> {
-        self.core.handle_message(msg, peer(), local(), self.now);
+        self.input_from(msg, peer())
+    }
+
+    fn input_from(&mut self, msg: Message, from: Peer) -> Vec<Output> {
+        self.core.handle_message(msg, from, local(), self.now);
         self.drain()
     }
 
@@ -435,3 +439,6 @@ fn a_refused_or_unanswered_refer_is_a_failed_transfer() {
         result: Err("the REFER was never answered".into())
     }));
 }
+
+mod register;
+mod uac;

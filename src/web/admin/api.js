@@ -12,7 +12,7 @@ export class ApiError extends Error {
 }
 
 /** `body`: a value sent as JSON, or a Blob (a file) sent as it is. */
-async function request(method, path, body) {
+export async function request(method, path, body) {
   const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
   if (body instanceof Blob) {
     init.headers["Content-Type"] = body.type || "application/octet-stream";
