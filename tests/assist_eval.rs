@@ -6,7 +6,7 @@
 //!
 //! `cargo test --release --test assist_eval -- --nocapture` prints the figures.
 
-use koe::assist::{JaTokens, Knowledge, RetrievalOptions, Retriever, Unit};
+use koe::assist::{JaTokens, Knowledge, RetrievalOptions, Retriever, SHOW_CONFIDENCE, Unit};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -316,12 +316,35 @@ fn suggestion_accuracy() {
             }
         }
     }
+    let started = std::time::Instant::now();
+    let r = kb.retriever();
+    let mut n = 0;
+    let mut ranked = 0;
+    for (lang, cases) in [("en", &en), ("ja", &ja)] {
+        for c in cases {
+            ranked += r.rank(lang, &[(c.text.as_str(), 1.0)], &[]).len();
+            n += 1;
+        }
+    }
+    println!(
+        "\nranking: {:.0} µs per utterance ({n} utterances, {ranked} intents ranked)",
+        started.elapsed().as_micros() as f64 / n as f64
+    );
     for (lang, s) in &results {
         println!(
             "\ndefault, {lang}: mean confidence of the top suggestion when right {:.2} (n={}), when wrong {:.2} (n={})",
             mean(&s.right_conf),
             s.right_conf.len(),
             mean(&s.wrong_conf),
+            s.wrong_conf.len()
+        );
+        let shown = |v: &[f32]| v.iter().filter(|c| **c >= SHOW_CONFIDENCE).count();
+        println!(
+            "default, {lang}: one utterance alone shows its top suggestion (confidence ≥ {SHOW_CONFIDENCE}) \
+             for {}/{} right and {}/{} wrong ones",
+            shown(&s.right_conf),
+            s.right_conf.len(),
+            shown(&s.wrong_conf),
             s.wrong_conf.len()
         );
         println!(
