@@ -13,23 +13,6 @@ use koe::store::CallRecord;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The demo flow (sip-config/ivr/support.json) with its opening hours widened to every day, all day:
-/// the same nodes and prompts, without a test that depends on the time of day.
-fn demo_flow_always_open(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(repo_path("sip-config/ivr/support.json")).expect("demo flow");
-    let mut flow: serde_json::Value = serde_json::from_str(&text).expect("demo flow is JSON");
-    let all_day: serde_json::Map<String, serde_json::Value> =
-        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-            .iter()
-            .map(|d| (d.to_string(), serde_json::json!(["00:00-24:00"])))
-            .collect();
-    flow["schedules"]["support"]["hours"] = all_day.into();
-    flow["schedules"]["support"]["holidays"] = serde_json::json!([]);
-    let path = dir.join("support-open.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&flow).unwrap()).unwrap();
-    path
-}
-
 /// A small flow: one menu with short prompts and timeouts, so that retries take seconds.
 fn quick_menu_flow(dir: &Path) -> PathBuf {
     let flow = serde_json::json!({

@@ -82,7 +82,7 @@ impl Lexicon {
         KnowledgeError::check(SENTIMENT_FILE, problems)?;
         let mut ja_order: Vec<(String, f32)> =
             file.ja.words.iter().map(|(w, &v)| (normalize(w), v)).collect();
-        ja_order.sort_by(|a, b| b.0.chars().count().cmp(&a.0.chars().count()));
+        ja_order.sort_by_key(|(w, _)| std::cmp::Reverse(w.chars().count()));
         Ok(Lexicon {
             en: file.en,
             ja: file.ja,

@@ -8,8 +8,8 @@ use super::retrieve::Scored;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The least confidence for the top suggestion, and for the ones below it.
-const MIN_TOP: f32 = 0.35;
+/// The least confidence for the top suggestion to be shown, and for the ones below it.
+pub const SHOW_CONFIDENCE: f32 = 0.35;
 const MIN_OTHER: f32 = 0.12;
 const MAX_SHOWN: usize = 3;
 /// A challenger must score this much more than the shown top suggestion to replace it.
@@ -109,7 +109,7 @@ impl Suggester {
     /// The intents to show for this ranking: the top one (the shown one unless beaten by the margin),
     /// then the next best.
     fn propose(&self, ranked: &[Scored]) -> Vec<usize> {
-        let challenger = ranked.first().filter(|r| r.confidence >= MIN_TOP);
+        let challenger = ranked.first().filter(|r| r.confidence >= SHOW_CONFIDENCE);
         let top = match (self.shown_ids.first(), challenger) {
             (Some(&shown), Some(c)) if c.intent != shown => {
                 let held = ranked.iter().find(|r| r.intent == shown).map_or(0.0, |r| r.score);

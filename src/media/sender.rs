@@ -17,6 +17,12 @@ pub struct RtpSender {
     pub octets: u64,
 }
 
+impl Default for RtpSender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RtpSender {
     pub fn new() -> Self {
         RtpSender {

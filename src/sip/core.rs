@@ -20,7 +20,7 @@ use dialog::Dialog;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY, REGISTER";
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
@@ -445,6 +445,7 @@ impl SipCore {
 
     fn registration_events(&mut self, changes: Vec<registrar::Change>) {
         for c in changes {
+            info!(user = %c.user, contact = %c.contact, source = %c.source.addr, expires_s = c.expires_s, "registration");
             self.event(CallEvent::Registration {
                 user: c.user,
                 contact: c.contact,

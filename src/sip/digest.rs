@@ -2,8 +2,8 @@
 //! `Authorization` header's parameters, the response computation, stateless nonces and a constant-time
 //! comparison. No clock here: nonces carry the time they were issued, given by the caller in seconds.
 
+// md-5 and sha2 share one `digest` version: one trait for both.
 use md5::Digest as _;
-use sha2::Digest as _;
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use super::core::{CallEvent, Command, CoreConfig, Output, Peer, SipCore, Transport};
 use super::message::{self, Message};
-use super::registrar::{self, Account};
+use super::registrar::Account;
 use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -62,8 +62,8 @@ pub struct EndpointConfig {
     pub advertise_ip: Option<IpAddr>,
 }
 
-/// Binds UDP (and TCP when asked) on `bind` and runs the endpoint until `cancel`. The registrar's
-/// accounts start as [`registrar::accounts_from_env`] says; a malformed list is an `InvalidInput` error.
+/// Binds UDP (and TCP when asked) on `bind` and runs the endpoint until `cancel`. The registrar has no
+/// accounts until [`SipHandle::set_accounts`].
 pub async fn start(
     bind: SocketAddr,
     tcp: bool,
@@ -72,8 +72,6 @@ pub async fn start(
     events: mpsc::UnboundedSender<CallEvent>,
     cancel: CancellationToken,
 ) -> std::io::Result<(SipHandle, SocketAddr)> {
-    let accounts = registrar::accounts_from_env()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let udp = UdpSocket::bind(bind).await?;
     let bound = udp.local_addr()?;
     let listener = if tcp {
@@ -86,10 +84,8 @@ pub async fn start(
     if let Some(listener) = listener {
         tokio::spawn(accept_loop(listener, in_tx.clone(), cancel.clone()));
     }
-    let mut core = SipCore::new(config.core);
-    core.set_accounts(accounts);
     let endpoint = Endpoint {
-        core,
+        core: SipCore::new(config.core),
         udp: Arc::new(udp),
         bound,
         advertise_ip: config.advertise_ip,

@@ -25,42 +25,6 @@ pub struct Account {
     pub password: String,
 }
 
-/// Accounts from `KOE_SIP_ACCOUNTS="agent1:secret,agent2:pw"` (unset: none); a stand-in until agents
-/// come from their store. A password may contain ':' but not ','.
-pub fn accounts_from_env() -> Result<Vec<Account>, String> {
-    match std::env::var("KOE_SIP_ACCOUNTS") {
-        Ok(v) => parse_accounts(&v).map_err(|e| format!("KOE_SIP_ACCOUNTS: {e}")),
-        Err(std::env::VarError::NotPresent) => Ok(Vec::new()),
-        Err(std::env::VarError::NotUnicode(_)) => Err("KOE_SIP_ACCOUNTS is not UTF-8".into()),
-    }
-}
-
-pub fn parse_accounts(list: &str) -> Result<Vec<Account>, String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .enumerate()
-        .map(|(i, entry)| match entry.split_once(':') {
-            Some((user, password)) if valid_user(user) && !password.is_empty() => Ok(Account {
-                user: user.to_string(),
-                password: password.to_string(),
-            }),
-            _ => Err(format!(
-                "entry {} ({:?}) is not user:password (user: letters, digits, . _ - +)",
-                i + 1,
-                entry.split(':').next().unwrap_or_default()
-            )),
-        })
-        .collect()
-}
-
-fn valid_user(user: &str) -> bool {
-    !user.is_empty()
-        && user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
-}
-
 pub const MIN_EXPIRES: u32 = 60;
 pub const MAX_EXPIRES: u32 = 3600;
 const DEFAULT_EXPIRES: u32 = 3600;
@@ -452,28 +416,6 @@ fn requested(req: &Message) -> Result<Wanted, Answer> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accounts_from_a_list() {
-        assert_eq!(
-            parse_accounts("agent1:secret, agent2:p:w,").unwrap(),
-            vec![
-                Account {
-                    user: "agent1".into(),
-                    password: "secret".into()
-                },
-                Account {
-                    user: "agent2".into(),
-                    password: "p:w".into()
-                }
-            ]
-        );
-        assert!(parse_accounts("").unwrap().is_empty());
-        for bad in ["agent1", "agent1:", ":pw", "a b:pw", "ok:pw,bad"] {
-            let e = parse_accounts(bad).unwrap_err();
-            assert!(e.contains("is not user:password"), "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn user_of_a_uri() {

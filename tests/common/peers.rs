@@ -26,6 +26,13 @@ impl Baresip {
         })
     }
 
+    /// A caller whose SIP user (the From number koe sees) is `user`, e.g. a phone number.
+    pub fn caller(audio_source: &Path, user: &str) -> Baresip {
+        Self::start_with(audio_source, |port| {
+            format!("<sip:{user}@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU")
+        })
+    }
+
     /// An agent's phone: registers to koe as `user` with digest `password` and answers calls by itself
     /// when `auto_answer` (else it rings until koe gives up). `audio_source` is what the agent says.
     pub fn agent(

@@ -162,7 +162,7 @@ impl SipCore {
         invite.push_header("User-Agent", self.config.user_agent.clone());
         for (name, value) in &d.headers {
             let reserved = RESERVED.contains(&name.to_ascii_lowercase().as_str());
-            if !is_token(name) || reserved || value.contains(|c: char| c == '\r' || c == '\n') {
+            if !is_token(name) || reserved || value.contains(['\r', '\n']) {
                 warn!(call_id = %d.call_id, header = %name, "Dial header left out");
                 continue;
             }
@@ -200,7 +200,7 @@ impl SipCore {
             return;
         }
         let call_id = msg.call_id().to_string();
-        if !self.dials.get(&call_id).is_some_and(|d| d.branch == branch) {
+        if self.dials.get(&call_id).is_none_or(|d| d.branch != branch) {
             return;
         }
         match code {
