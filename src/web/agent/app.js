@@ -59,6 +59,8 @@ const transfer = new TransferDialog({
     notice(`Transfer (${target.mode}) to ${target.agent ?? target.queue} asked.`);
   },
   targets: async () => {
+    // Only supervisors and admins may list the agents; an agent types the id.
+    if (state.user?.role === "agent") return [];
     const agents = await api.agents();
     return agents.filter((a) => a.id !== state.agent?.id).map((a) => [a.id, `${a.name} · ${presenceLabel(a.presence)}`]);
   },
@@ -177,7 +179,10 @@ function onEvent(ev, receivedAt) {
     if (state.call?.phase === "done" && (ev.presence === "available" || ev.presence === "away")) setCall(null);
   }
   if (loader.hold(ev)) return;
-  if (ev.type === "AgentOffered" && ev.agent === me && ev.call_id !== state.call?.id) {
+  // A new offer, or the same call offered again after this agent wrapped it up (a transfer to a queue
+  // they serve): a fresh state from its context.
+  const current = state.call?.id === ev.call_id && ["offered", "connected"].includes(state.call.phase);
+  if (ev.type === "AgentOffered" && ev.agent === me && !current) {
     guard(openOffer)(ev.call_id);
     return;
   }

@@ -139,7 +139,10 @@ function sparkline(values) {
     const line = document.createElementNS(SVG, "polyline");
     line.setAttribute("points", points.map((v, i) => `${(i * step).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
     line.setAttribute("class", `trend ${mood(points.at(-1))}`);
-    svg.append(line);
+    // The newest point, so that a single measurement shows too.
+    const dot = document.createElementNS(SVG, "circle");
+    for (const [k, v] of Object.entries({ cx: ((points.length - 1) * step).toFixed(1), cy: y(points.at(-1)).toFixed(1), r: 3, class: `now ${mood(points.at(-1))}` })) dot.setAttribute(k, String(v));
+    svg.append(line, dot);
   }
   return svg;
 }

@@ -121,7 +121,7 @@ export class CallState {
         this.ended = true;
         if (this.agent === null) return this.to("done");
         if (this.phase === "connected") return this.to("wrapup");
-        if (this.phase !== "offered") return null;
+        if (this.phase !== "offered") return { part: "context" };
         this.missed = "caller-left";
         return this.to("gone");
       default:

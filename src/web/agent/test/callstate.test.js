@@ -82,8 +82,11 @@ test("an offer that is not answered or ends goes away", () => {
 test("the agent's own leg ending starts the wrap-up", () => {
   seq = 10;
   const c = new CallState(context(), { agent: "ann", phase: "connected" });
-  c.apply(ev("AgentLeft", { agent: "ann", by: "agent" }));
+  c.apply(ev("AgentLeft", { agent: "ann", by: "caller" }));
   assert.equal(c.phase, "wrapup");
+  // The call's end after the agent's leg: no new phase, but the context stops counting.
+  assert.equal(c.apply(ev("CallEnded", { cause: "bye", hangup_by: "caller" })).part, "context");
+  assert.equal(c.ended, true);
 });
 
 test("suggestions, alerts, sentiment, recording, variables and summary follow the events", () => {
