@@ -75,6 +75,20 @@ impl AsrEngine {
         events: Arc<EventBus>,
         finals: mpsc::UnboundedSender<FinalTranscript>,
     ) -> anyhow::Result<AsrStream> {
+        self.open_stream_at(call_id, channel, language, events, finals, 0)
+    }
+
+    /// As [`Self::open_stream`], for audio that starts `offset_ms` into the call (an agent's leg, a
+    /// stream reopened in another language): its transcripts carry the call's times.
+    pub fn open_stream_at(
+        &self,
+        call_id: &str,
+        channel: Channel,
+        language: &str,
+        events: Arc<EventBus>,
+        finals: mpsc::UnboundedSender<FinalTranscript>,
+        offset_ms: u64,
+    ) -> anyhow::Result<AsrStream> {
         let model = super::cli::model_for(&self.config, language);
         let pool = self
             .pools
@@ -86,6 +100,7 @@ impl AsrEngine {
             language: language.to_string(),
             events,
             finals,
+            offset_ms,
         };
         Ok(AsrStream::open(pool.clone(), ctx, PolicyConfig::default()))
     }

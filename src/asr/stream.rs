@@ -25,6 +25,8 @@ pub struct StreamContext {
     pub language: String,
     pub events: Arc<EventBus>,
     pub finals: mpsc::UnboundedSender<FinalTranscript>,
+    /// Where the stream's audio starts in the call (ms): its times are given in the call's time.
+    pub offset_ms: u64,
 }
 
 enum Msg {
@@ -176,6 +178,7 @@ fn perform(
                 TranscriptKind::Partial if crate::assist::looks_like_card_start(&text) => "••••".into(),
                 TranscriptKind::Partial => text,
             };
+            let (start_ms, end_ms) = (start_ms + ctx.offset_ms, end_ms + ctx.offset_ms);
             if kind == TranscriptKind::Final && !text.is_empty() {
                 let _ = ctx.finals.send(FinalTranscript {
                     call_id: ctx.call_id.clone(),

@@ -332,12 +332,13 @@ impl Call {
         if let Some(old) = self.asr.take() {
             tokio::spawn(old.finish());
         }
-        match engine.open_stream(
+        match engine.open_stream_at(
             &self.id,
             Channel::Caller,
             language,
             s.events.clone(),
             self.finals_tx.clone(),
+            self.answered.elapsed().as_millis() as u64,
         ) {
             Ok(stream) => self.asr = Some(stream),
             Err(e) => warn!(error = %e, language, "no live transcription for this call"),
@@ -893,12 +894,13 @@ impl Call {
             Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
             Behaviour::LineTest(_) => s.config.asr.language.clone(),
         };
-        match engine.open_stream(
+        match engine.open_stream_at(
             &self.id,
             Channel::Agent,
             &language,
             s.events.clone(),
             self.finals_tx.clone(),
+            self.answered.elapsed().as_millis() as u64,
         ) {
             Ok(stream) => self.agent_asr = Some(stream),
             Err(e) => warn!(error = %e, "no transcription of the agent's side"),
