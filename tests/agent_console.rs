@@ -92,20 +92,6 @@ fn wait_event(seen: &Arc<Mutex<Vec<(f64, Value)>>>, what: &str, f: impl Fn(&Valu
     })
 }
 
-/// Walks the demo flow to the orders queue: English, orders, order number 123456.
-fn walk_to_orders(phone: &mut Baresip) {
-    phone.wait_output("Call established", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(5_500));
-    phone.send_key('1');
-    std::thread::sleep(Duration::from_millis(5_000));
-    phone.send_key('1');
-    std::thread::sleep(Duration::from_millis(5_500));
-    for k in "123456#".chars() {
-        phone.send_key(k);
-        std::thread::sleep(Duration::from_millis(400));
-    }
-}
-
 /// The final lines on the page: (channel, utterance, text), and whether any line appears twice.
 async fn final_lines(page: &Page) -> (Vec<(String, u64, String)>, bool) {
     let v = page
@@ -171,7 +157,7 @@ async fn an_agent_takes_a_queued_call_with_its_context_live_transcript_and_sugge
     let quiet = silence(dir.path(), 120);
     let mut caller = Baresip::caller(&quiet, CALLER);
     caller.dial(koe.sip_addr());
-    walk_to_orders(&mut caller);
+    caller.walk_demo_to_orders();
     page.wait_visible("#offer").await;
     let offer = page.text("#offer").await;
     assert!(offer.contains("orders"), "the offer names the queue: {offer}");

@@ -55,19 +55,7 @@ fn keys_walk_the_demo_flow_and_the_caller_hears_its_prompts() {
     let events = follow_events(koe.http_addr(), Duration::from_secs(90));
     let mut phone = Baresip::start(&silence(dir.path(), 60));
     phone.dial(koe.sip_addr());
-    phone.wait_output("Call established", Duration::from_secs(10));
-    // Welcome, then the language choice in English and Japanese: press 1 once the English part is said.
-    std::thread::sleep(Duration::from_millis(5_500));
-    phone.send_key('1');
-    // The main menu: orders is 1, pressed while the prompt still plays (barge-in).
-    std::thread::sleep(Duration::from_millis(5_000));
-    phone.send_key('1');
-    // The order number, after its prompt.
-    std::thread::sleep(Duration::from_millis(5_500));
-    for k in "123456#".chars() {
-        phone.send_key(k);
-        std::thread::sleep(Duration::from_millis(400));
-    }
+    phone.walk_demo_to_orders();
     // The queue's prompt.
     std::thread::sleep(Duration::from_millis(7_000));
     phone.command("/hangup");

@@ -100,6 +100,24 @@ impl Baresip {
         self.command(&format!("/dial sip:demo@{target}"));
     }
 
+    /// Walks the demo flow (sip-config/ivr/support.json) to the orders queue once the call is up:
+    /// English, orders, order number 123456.
+    pub fn walk_demo_to_orders(&mut self) {
+        self.wait_output("Call established", Duration::from_secs(10));
+        // Welcome, then the language choice in English and Japanese: press 1 once the English part is said.
+        std::thread::sleep(Duration::from_millis(5_500));
+        self.send_key('1');
+        // The main menu: orders is 1, pressed while the prompt still plays (barge-in).
+        std::thread::sleep(Duration::from_millis(5_000));
+        self.send_key('1');
+        // The order number, after its prompt.
+        std::thread::sleep(Duration::from_millis(5_500));
+        for k in "123456#".chars() {
+            self.send_key(k);
+            std::thread::sleep(Duration::from_millis(400));
+        }
+    }
+
     /// Sends one key as an RFC 4733 telephone event.
     pub fn send_key(&mut self, key: char) {
         self.command(&format!("/sndcode {key}"));
