@@ -190,13 +190,8 @@ pub async fn serve(config: Config, base: &Path) -> anyhow::Result<()> {
 /// and returns every stored agent.
 async fn start_agents(store: &Store, file: &str, base: &Path) -> anyhow::Result<Vec<AgentRow>> {
     if !file.is_empty() {
-        let on_disk = base.join(file);
-        let text = match std::fs::read_to_string(&on_disk) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file == "agents.toml" => {
-                crate::routing::EMBEDDED_AGENTS.to_string()
-            }
-            read => read.with_context(|| format!("cannot read the agents file {}", on_disk.display()))?,
-        };
+        let embedded = ("agents.toml", crate::routing::EMBEDDED_AGENTS);
+        let (on_disk, text) = config_file(base, file, embedded, "the agents file")?;
         let defs = crate::routing::parse_agents(&text)
             .map_err(|e| anyhow!("the agents file {}: {e}", on_disk.display()))?;
         let known = store.agents().await?;
@@ -206,6 +201,24 @@ async fn start_agents(store: &Store, file: &str, base: &Path) -> anyhow::Result<
         }
     }
     Ok(store.agents().await?)
+}
+
+/// A file named in the config (relative to its directory), with its path; a default file missing on
+/// disk comes from the copy `embedded` (its name, its text) in the binary.
+fn config_file(
+    base: &Path,
+    rel: &str,
+    embedded: (&str, &str),
+    what: &str,
+) -> anyhow::Result<(std::path::PathBuf, String)> {
+    let on_disk = base.join(rel);
+    let text = match std::fs::read_to_string(&on_disk) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && Path::new(rel) == Path::new(embedded.0) => {
+            embedded.1.to_string()
+        }
+        read => read.with_context(|| format!("cannot read {what} {}", on_disk.display()))?,
+    };
+    Ok((on_disk, text))
 }
 
 /// The demo flow, embedded so that `koe serve` has its IVR from any directory with its defaults.
@@ -226,14 +239,7 @@ async fn start_ivr(publisher: &Publisher, flow: &str, base: &Path) -> anyhow::Re
         info!("IVR: no flow (ivr.flow is empty): calls get the line test");
         return Ok(());
     }
-    let rel = Path::new(flow);
-    let on_disk = base.join(rel);
-    let text = match std::fs::read_to_string(&on_disk) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel == Path::new(EMBEDDED_FLOW.0) => {
-            EMBEDDED_FLOW.1.to_string()
-        }
-        read => read.with_context(|| format!("cannot read the IVR flow {}", on_disk.display()))?,
-    };
+    let (on_disk, text) = config_file(base, flow, EMBEDDED_FLOW, "the IVR flow")?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("the IVR flow {} is not JSON", on_disk.display()))?;
     let version = publisher
