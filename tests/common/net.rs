@@ -5,31 +5,45 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// A port free on 127.0.0.1 for both UDP and TCP (SIP listens on both).
-pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(addr) = tcp.local_addr() else { continue };
-        if UdpSocket::bind(addr).is_ok() {
-            return addr.port();
+/// The ports the tests hand out: below Linux's ephemeral range (32768-60999), so that no socket bound to
+/// port 0 (koe's, a peer's) can take one between the test choosing it and the peer binding it, and above
+/// the range baresip is told to use for RTP.
+const POOL: std::ops::Range<u16> = 20_000..32_000;
+
+/// Where this test process takes its next ports: a random start, then onwards, so that parallel tests
+/// in one binary never receive the same port.
+static NEXT: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
+
+/// `len` consecutive ports, free for UDP (and TCP when `tcp`), never handed out before by this process.
+fn reserve(len: u16, tcp: bool) -> u16 {
+    let span = POOL.end - POOL.start;
+    let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cursor = next.unwrap_or_else(|| rand::random::<u16>() % span);
+    for _ in 0..span / len {
+        let start = POOL.start + cursor;
+        cursor = (cursor + len) % (span - len);
+        let free = (start..start + len).all(|p| {
+            UdpSocket::bind(("127.0.0.1", p)).is_ok() && (!tcp || TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if free {
+            *next = Some(cursor);
+            return start;
         }
     }
-    panic!("no free port on 127.0.0.1");
+    panic!("no free block of {len} ports on 127.0.0.1");
 }
 
-/// A block of `len` consecutive free UDP ports below the ephemeral range, so that parallel tests (each
-/// with its own koe) never share RTP ports.
+/// A port free on 127.0.0.1 for both UDP and TCP (SIP listens on both). The next three stay unused:
+/// SIPp binds its RTP port's neighbours for RTCP and video.
+pub fn free_port() -> u16 {
+    reserve(4, true)
+}
+
+/// A block of `len` consecutive free UDP ports, so that parallel tests (each with its own koe) never
+/// share RTP ports.
 pub fn free_port_block(len: u16) -> (u16, u16) {
-    for _ in 0..200 {
-        let start = 20_000 + (rand::random::<u16>() % 600) * 20;
-        let end = start + len - 1;
-        if (start..=end).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
-            return (start, end);
-        }
-    }
-    panic!("no free block of {len} UDP ports");
+    let start = reserve(len, false);
+    (start, start + len - 1)
 }
 
 /// A parsed HTTP response.

@@ -57,6 +57,7 @@ impl Baresip {
         let config = format!(
             "poll_method epoll\n\
              sip_listen 127.0.0.1:{port}\n\
+             rtp_ports 10000-19998\n\
              audio_source aufile,{source}\n\
              audio_player alsa,null\n\
              audio_alert alsa,null\n\
