@@ -110,7 +110,7 @@ fn run_level(model: &str, speech: &SpeechStream, calls: u32) -> Level {
     let talk_ms = speech.duration_ms + 1000;
     let ramp_ms = STAGGER_MS * u64::from(calls);
     let budget = Duration::from_millis(talk_ms + ramp_ms + 120_000);
-    let events = asr_common::follow_events(koe.http_addr(), budget);
+    let events = asr_common::follow_events(koe.http_addr(), koe.admin_token(), budget);
     let load_before = load_average();
     let sipp = Sipp::new("speak.xml", koe.sip_addr())
         .calls(calls, calls)

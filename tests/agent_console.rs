@@ -70,7 +70,7 @@ fn now_ms() -> f64 {
 
 /// Every event with the wall-clock time this process received it, collected in the background.
 fn stamped_events(koe: &Koe) -> Arc<Mutex<Vec<(f64, Value)>>> {
-    let rx = follow_events(koe.http_addr(), Duration::from_secs(240));
+    let rx = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(240));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     std::thread::spawn(move || {

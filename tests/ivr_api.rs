@@ -162,7 +162,7 @@ fn expired_sessions_are_refused() {
 
 #[test]
 fn random_bootstrap_password_is_logged_once_and_works() {
-    let mut koe = Koe::start(&[]);
+    let mut koe = Koe::start(&[("KOE_ADMIN_BOOTSTRAP_PASSWORD", "")]);
     let log = koe.log_text();
     let line = log
         .lines()

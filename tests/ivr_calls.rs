@@ -52,7 +52,7 @@ fn keys_walk_the_demo_flow_and_the_caller_hears_its_prompts() {
     let dir = tempfile::tempdir().unwrap();
     let flow = demo_flow_always_open(dir.path());
     let koe = Koe::start(&[("KOE_IVR_FLOW", &flow.display().to_string())]);
-    let events = follow_events(koe.http_addr(), Duration::from_secs(90));
+    let events = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(90));
     let mut phone = Baresip::start(&silence(dir.path(), 60));
     phone.dial(koe.sip_addr());
     phone.walk_demo_to_orders();
@@ -127,7 +127,7 @@ fn a_spoken_reason_chooses_the_menu_option() {
         ("KOE_ASR_ENABLED", "true"),
         ("KOE_ASR_MODELS_DIR", &repo_path("models").display().to_string()),
     ]);
-    let events = follow_events(koe.http_addr(), Duration::from_secs(90));
+    let events = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(90));
     Sipp::new("ivr_speech_order.xml", koe.sip_addr())
         .timeout(60)
         .run()
@@ -184,7 +184,7 @@ fn quick_menu_call(scenario: &str) -> (CallRecord, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let flow = quick_menu_flow(dir.path());
     let koe = Koe::start(&[("KOE_IVR_FLOW", &flow.display().to_string())]);
-    let events = follow_events(koe.http_addr(), Duration::from_secs(60));
+    let events = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(60));
     Sipp::new(scenario, koe.sip_addr())
         .timeout(40)
         .run()
@@ -244,7 +244,7 @@ fn a_voicemail_is_recorded_and_kept_with_the_call() {
     let path = dir.path().join("vm.json");
     std::fs::write(&path, flow.to_string()).unwrap();
     let koe = Koe::start(&[("KOE_IVR_FLOW", &path.display().to_string())]);
-    let events = follow_events(koe.http_addr(), Duration::from_secs(60));
+    let events = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(60));
     // The caller talks (jfk.wav) from the answer on and waits for koe to hang up.
     Sipp::new("wait_for_bye.xml", koe.sip_addr())
         .timeout(40)

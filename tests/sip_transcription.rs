@@ -33,7 +33,7 @@ fn speech_is_transcribed_live_and_noise_is_not() {
         // The caller never presses a key; the line test would hang up on them after 30 s.
         ("KOE_CALLS_IDLE_TIMEOUT_S", "300"),
     ]);
-    let events = follow_events(koe.http_addr(), Duration::from_secs(120));
+    let events = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(120));
 
     let started = Instant::now();
     let talk_ms = speech.duration_ms + 1000;

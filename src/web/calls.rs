@@ -1,6 +1,7 @@
 //! REST endpoints over the call store: the call list, one call, its transcript and its recording.
 
 use super::AppState;
+use super::auth::SignedIn;
 use super::error::ApiError;
 use crate::store::{CallRecord, CallStatus, TranscriptRow};
 use axum::Json;
@@ -38,6 +39,7 @@ pub struct Transcript {
 }
 
 pub async fn list(
+    _who: SignedIn,
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<CallPage>, ApiError> {
@@ -62,6 +64,7 @@ pub async fn list(
 }
 
 pub async fn get(
+    _who: SignedIn,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CallRecord>, ApiError> {
@@ -69,6 +72,7 @@ pub async fn get(
 }
 
 pub async fn transcript(
+    _who: SignedIn,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Transcript>, ApiError> {
@@ -82,6 +86,7 @@ pub async fn transcript(
 
 /// Streams the call's stereo WAV from disk, without loading it into memory.
 pub async fn recording(
+    _who: SignedIn,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {

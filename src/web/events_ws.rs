@@ -5,6 +5,7 @@
 //! it. The bookkeeping is the pure [`Cursor`]; the socket loop around it only moves frames.
 
 use super::AppState;
+use super::auth::SignedIn;
 use super::error::ApiError;
 use crate::events::{Event, EventBus};
 use axum::Extension;
@@ -130,6 +131,7 @@ impl Cursor {
 }
 
 pub async fn handler(
+    _who: SignedIn,
     State(state): State<AppState>,
     Extension(shutdown): Extension<CancellationToken>,
     params: Result<Query<EventsParams>, QueryRejection>,

@@ -18,6 +18,9 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<T
 /// Long enough for a loaded 2-core machine, short enough that a hang fails the test.
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The session every test server has (a supervisor's): call data and events need a sign-in.
+const TOKEN: &str = "test-session-token";
+
 struct Server {
     addr: SocketAddr,
     state: AppState,
@@ -58,6 +61,15 @@ async fn start(bus_capacity: usize) -> Server {
         },
         session_ttl: Duration::from_secs(3600),
     };
+    let user = crate::store::User {
+        name: "sue".into(),
+        password_hash: auth::password::hash("not used here"),
+        role: crate::store::Role::Supervisor,
+        created_at_ms: 0,
+    };
+    state.store.add_user(&user).await.unwrap();
+    let hash = auth::password::token_hash(TOKEN);
+    state.store.add_session(&hash, "sue", i64::MAX, 0).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -100,9 +112,10 @@ impl Reply {
     }
 }
 
-/// One `GET` over a fresh connection, read until the server closes it.
+/// One signed-in `GET` over a fresh connection, read until the server closes it.
 async fn get(addr: SocketAddr, path: &str) -> Reply {
-    request(addr, "GET", path, &[], b"").await
+    let bearer = format!("Bearer {TOKEN}");
+    request(addr, "GET", path, &[("Authorization", &bearer)], b"").await
 }
 
 /// Any request over a fresh connection, read until the server closes it.
@@ -229,6 +242,24 @@ async fn calls_list_get_and_errors() {
     let not_ws = get(s.addr, "/api/events").await;
     assert_eq!(not_ws.status, 400);
     assert!(not_ws.error().contains("upgrade"), "{}", not_ws.error());
+    // Call data and the event stream (transcripts, card-masked or not) are for signed-in users only.
+    for path in [
+        "/api/calls",
+        "/api/calls/b2",
+        "/api/calls/b2/transcript",
+        "/api/calls/b2/recording",
+        "/api/events?after=0",
+    ] {
+        let anonymous = request(s.addr, "GET", path, &[], b"").await;
+        assert_eq!(anonymous.status, 401, "{path}");
+        let forged = request(s.addr, "GET", path, &[("Authorization", "Bearer forged")], b"").await;
+        assert_eq!(forged.status, 401, "{path}");
+    }
+    let url = format!("ws://{}/api/events", s.addr);
+    assert!(
+        tokio_tungstenite::connect_async(url).await.is_err(),
+        "an anonymous WebSocket upgrade is refused"
+    );
     let no_route = get(s.addr, "/api/nothing-here").await;
     assert_eq!(
         (no_route.status, no_route.error()),
@@ -332,8 +363,13 @@ async fn recording_streams_the_wav_and_refuses_escapes() {
 }
 
 async fn connect(addr: SocketAddr, query: &str) -> Ws {
-    let url = format!("ws://{addr}/api/events{query}");
-    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/api/events{query}")
+        .into_client_request()
+        .unwrap();
+    let bearer = format!("Bearer {TOKEN}").parse().unwrap();
+    req.headers_mut().insert("Authorization", bearer);
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
         .await
         .unwrap()
         .unwrap();

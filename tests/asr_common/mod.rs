@@ -247,13 +247,21 @@ pub fn speech_stream() -> SpeechStream {
     }
 }
 
-/// Follows `ws://http/api/events` on a thread of its own for at most `until`; every event arrives on
-/// the returned channel as JSON. Returns once the WebSocket is connected.
+/// Follows `ws://http/api/events`, signed in with the session `token`, on a thread of its own for at
+/// most `until`; every event arrives on the returned channel as JSON. Returns once the WebSocket is
+/// connected.
 pub fn follow_events(
     http: std::net::SocketAddr,
+    token: &str,
     until: Duration,
 ) -> std::sync::mpsc::Receiver<serde_json::Value> {
     use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{http}/api/events")
+        .into_client_request()
+        .expect("a WebSocket request");
+    let bearer = format!("Bearer {token}").parse().expect("a header value");
+    request.headers_mut().insert("Authorization", bearer);
     let (tx, rx) = std::sync::mpsc::channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -262,8 +270,7 @@ pub fn follow_events(
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let url = format!("ws://{http}/api/events");
-            let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            let (mut ws, _) = tokio_tungstenite::connect_async(request)
                 .await
                 .expect("connect /api/events");
             let _ = ready_tx.send(());

@@ -20,7 +20,12 @@ pub struct Koe {
     data: tempfile::TempDir,
     /// Log of every start, appended: a restart after a kill keeps the first run's lines.
     log: PathBuf,
+    /// The admin session `http` uses, signed in at its first use.
+    token: std::sync::OnceLock<String>,
 }
+
+/// The first admin's password unless a test names its own (an empty one makes koe generate one).
+pub const ADMIN_PASSWORD: &str = "test-admin-password-1";
 
 impl Koe {
     /// Starts koe with the test defaults (loopback, free ports, ASR off, a fresh data directory), then
@@ -42,6 +47,7 @@ impl Koe {
             // The line-test behaviour (read back keys) unless a test asks for the IVR.
             ("KOE_IVR_FLOW", String::new()),
             ("KOE_CALLS_IDLE_TIMEOUT_S", "30".into()),
+            ("KOE_ADMIN_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD.into()),
             ("RUST_LOG", "info".into()),
             ("NO_COLOR", "1".into()),
         ]
@@ -60,6 +66,7 @@ impl Koe {
             rtp_ports,
             data,
             log,
+            token: Default::default(),
         };
         koe.spawn();
         koe
@@ -116,8 +123,25 @@ impl Koe {
         self.child.as_ref().expect("koe is running").id()
     }
 
+    /// `GET path` as the admin (call data needs a sign-in).
     pub fn http(&self, path: &str) -> HttpResponse {
-        http_get(self.http, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        let auth = format!("Bearer {}", self.admin_token());
+        http_request(self.http, "GET", path, &[("Authorization", &auth)], &[])
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// A session of the first admin, whose password the test gave koe.
+    pub fn admin_token(&self) -> &str {
+        self.token.get_or_init(|| {
+            let password = self
+                .env
+                .iter()
+                .find(|(k, _)| k == "KOE_ADMIN_BOOTSTRAP_PASSWORD")
+                .map(|(_, v)| v.as_str())
+                .filter(|p| !p.is_empty())
+                .expect("the test let koe generate the admin password: sign in with it");
+            self.sign_in("admin", password)
+        })
     }
 
     /// `GET path`, expecting 200 and JSON.
