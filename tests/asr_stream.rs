@@ -6,7 +6,7 @@ mod asr_common;
 
 use asr_common::*;
 use koe::asr::AsrEngine;
-use koe::asr::stream::FinalTranscript;
+use koe::asr::stream::{FinalTranscript, StreamAt, UtteranceIds};
 use koe::asr::wer::word_errors;
 use koe::config::Config;
 use koe::events::{Channel, Event, EventBus, EventKind, TranscriptKind};
@@ -28,6 +28,16 @@ fn engine() -> AsrEngine {
 /// Streams `wav` (any WAV; resampled to 8 kHz i16 as the media path delivers it) at `speed`× real time,
 /// padded with 1 s of silence, and returns the events and stored finals.
 async fn stream(engine: &AsrEngine, wav: &Path, speed: u32) -> (Vec<Event>, Vec<FinalTranscript>) {
+    stream_at(engine, wav, speed, StreamAt::default()).await
+}
+
+/// As `stream`, for a stream that starts `at` a point of its call.
+async fn stream_at(
+    engine: &AsrEngine,
+    wav: &Path,
+    speed: u32,
+    at: StreamAt,
+) -> (Vec<Event>, Vec<FinalTranscript>) {
     let pcm = koe::asr::audio::read_wav(wav).expect("wav");
     let pcm8 = koe::asr::audio::resample(&pcm.samples, pcm.rate, 8000).expect("resample");
     let mut samples: Vec<i16> = pcm8
@@ -38,7 +48,7 @@ async fn stream(engine: &AsrEngine, wav: &Path, speed: u32) -> (Vec<Event>, Vec<
     let events = Arc::new(EventBus::new(10_000));
     let (tx, mut finals_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut s = engine
-        .open_stream("call-1", Channel::Caller, "en", events.clone(), tx)
+        .open_stream_at("call-1", Channel::Caller, "en", events.clone(), tx, at)
         .expect("open");
     for frame in samples.chunks(160) {
         s.push(frame);
@@ -109,8 +119,25 @@ async fn short_real_utterances_are_transcribed() {
     let engine = engine();
     let corpus = short_utterances();
     let (mut errors, mut words) = (0, 0);
-    for (wav, reference) in &corpus {
-        let (_, finals) = stream(&engine, &phone_copy(wav), 8).await;
+    // Each file is a stream of its own on one channel of one call, as when the caller's language
+    // changes: the ids go on from the stream before and the times are the call's.
+    let ids = UtteranceIds::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, (wav, reference)) in corpus.iter().enumerate() {
+        let offset_ms = 60_000 * i as u64;
+        let at = StreamAt {
+            offset_ms,
+            ids: ids.clone(),
+        };
+        let (_, finals) = stream_at(&engine, &phone_copy(wav), 8, at).await;
+        for f in &finals {
+            assert!(
+                seen.insert(f.utterance_id),
+                "utterance id {} again",
+                f.utterance_id
+            );
+            assert!(f.start_ms >= offset_ms && f.end_ms < offset_ms + 60_000, "{f:?}");
+        }
         let text: Vec<&str> = finals.iter().map(|f| f.text.as_str()).collect();
         let (e, n) = word_errors(reference, &text.join(" "));
         println!("{}: {reference:?} → {text:?} ({e}/{n})", wav.display());

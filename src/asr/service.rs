@@ -5,7 +5,7 @@
 use super::engine::{LocalTranscriber, Transcriber};
 use super::models;
 use super::policy::PolicyConfig;
-use super::stream::{AsrStream, FinalTranscript, StreamContext};
+use super::stream::{AsrStream, FinalTranscript, StreamAt, StreamContext};
 use super::whisper::Model;
 use crate::config::AsrConfig;
 use crate::events::{Channel, EventBus};
@@ -75,11 +75,11 @@ impl AsrEngine {
         events: Arc<EventBus>,
         finals: mpsc::UnboundedSender<FinalTranscript>,
     ) -> anyhow::Result<AsrStream> {
-        self.open_stream_at(call_id, channel, language, events, finals, 0)
+        self.open_stream_at(call_id, channel, language, events, finals, StreamAt::default())
     }
 
-    /// As [`Self::open_stream`], for audio that starts `offset_ms` into the call (an agent's leg, a
-    /// stream reopened in another language): its transcripts carry the call's times.
+    /// As [`Self::open_stream`], for a stream opened during the call (an agent's leg, a stream reopened
+    /// in another language): its transcripts carry the call's times and the channel's utterance ids.
     pub fn open_stream_at(
         &self,
         call_id: &str,
@@ -87,7 +87,7 @@ impl AsrEngine {
         language: &str,
         events: Arc<EventBus>,
         finals: mpsc::UnboundedSender<FinalTranscript>,
-        offset_ms: u64,
+        at: StreamAt,
     ) -> anyhow::Result<AsrStream> {
         let model = super::cli::model_for(&self.config, language);
         let pool = self
@@ -100,7 +100,7 @@ impl AsrEngine {
             language: language.to_string(),
             events,
             finals,
-            offset_ms,
+            at,
         };
         Ok(AsrStream::open(pool.clone(), ctx, PolicyConfig::default()))
     }

@@ -25,8 +25,28 @@ pub struct StreamContext {
     pub language: String,
     pub events: Arc<EventBus>,
     pub finals: mpsc::UnboundedSender<FinalTranscript>,
-    /// Where the stream's audio starts in the call (ms): its times are given in the call's time.
+    /// Where the stream's audio starts in the call, and the channel's utterance numbering.
+    pub at: StreamAt,
+}
+
+/// Where a stream sits in its call: a stream opened during the call (an agent's leg, the caller's in
+/// another language) gives its times in the call's time and goes on with the channel's utterance ids.
+#[derive(Clone, Default)]
+pub struct StreamAt {
+    /// Where the stream's audio starts in the call (ms).
     pub offset_ms: u64,
+    pub ids: UtteranceIds,
+}
+
+/// Utterance ids unique over one channel of a call however many streams it has had, since the store
+/// and the screens key utterances by them. Counts from 1.
+#[derive(Clone, Default)]
+pub struct UtteranceIds(Arc<AtomicU64>);
+
+impl UtteranceIds {
+    fn take(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
 }
 
 enum Msg {
@@ -92,6 +112,8 @@ async fn run(
     let mut pcm16 = Vec::new();
     let mut inflight: InFlight = FuturesUnordered::new();
     let mut actions = Vec::new();
+    // The policy's utterance ids → the channel's.
+    let mut ids = std::collections::HashMap::new();
     let mut open = true;
     loop {
         if !open && inflight.is_empty() {
@@ -122,7 +144,14 @@ async fn run(
             }
         }
         for action in actions.drain(..) {
-            perform(action, stream_id, &ctx, transcriber.as_ref(), &mut inflight);
+            perform(
+                action,
+                stream_id,
+                &ctx,
+                transcriber.as_ref(),
+                &mut inflight,
+                &mut ids,
+            );
         }
     }
 }
@@ -133,6 +162,7 @@ fn perform(
     ctx: &StreamContext,
     transcriber: &dyn Transcriber,
     inflight: &mut InFlight,
+    ids: &mut std::collections::HashMap<u64, u64>,
 ) {
     match action {
         Action::Decode {
@@ -178,7 +208,18 @@ fn perform(
                 TranscriptKind::Partial if crate::assist::looks_like_card_start(&text) => "••••".into(),
                 TranscriptKind::Partial => text,
             };
-            let (start_ms, end_ms) = (start_ms + ctx.offset_ms, end_ms + ctx.offset_ms);
+            let (start_ms, end_ms) = (start_ms + ctx.at.offset_ms, end_ms + ctx.at.offset_ms);
+            let utterance_id = match kind {
+                TranscriptKind::Final => ids.remove(&utterance_id),
+                TranscriptKind::Partial => ids.get(&utterance_id).copied(),
+            }
+            .unwrap_or_else(|| {
+                let id = ctx.at.ids.take();
+                if kind == TranscriptKind::Partial {
+                    ids.insert(utterance_id, id);
+                }
+                id
+            });
             if kind == TranscriptKind::Final && !text.is_empty() {
                 let _ = ctx.finals.send(FinalTranscript {
                     call_id: ctx.call_id.clone(),
