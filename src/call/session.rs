@@ -5,7 +5,7 @@ use super::demo::{self, Demo};
 use super::leg::{self, AgentLeg, LegState};
 use super::ports::Lease;
 use super::{CallInput, Control, LegEvent, Shared, TransferTarget};
-use crate::asr::stream::{AsrStream, FinalTranscript};
+use crate::asr::stream::{AsrStream, FinalTranscript, StreamAt, UtteranceIds};
 use crate::events::{Channel, DtmfMethod, EventKind};
 use crate::ivr::engine::{self, Ivr, Now};
 use crate::ivr::registry::Published;
@@ -158,6 +158,8 @@ struct Call {
     pause_ivr: bool,
     /// Live transcription of the agents' side (the mix of every connected agent).
     agent_asr: Option<AsrStream>,
+    /// Each channel's utterance ids, over all the streams it has.
+    utterances: (UtteranceIds, UtteranceIds),
     /// What the call asked routing for last (asked again when a queue has no overflow).
     request: Option<Request>,
     behaviour: Behaviour,
@@ -227,6 +229,7 @@ impl Call {
             pause_api: false,
             pause_ivr: false,
             agent_asr: None,
+            utterances: Default::default(),
             request: None,
             behaviour,
             dirty: false,
@@ -338,10 +341,21 @@ impl Call {
             language,
             s.events.clone(),
             self.finals_tx.clone(),
-            self.answered.elapsed().as_millis() as u64,
+            self.stream_at(Channel::Caller),
         ) {
             Ok(stream) => self.asr = Some(stream),
             Err(e) => warn!(error = %e, language, "no live transcription for this call"),
+        }
+    }
+
+    /// Where a channel's stream opened now starts in the call.
+    fn stream_at(&self, channel: Channel) -> StreamAt {
+        StreamAt {
+            offset_ms: self.answered.elapsed().as_millis() as u64,
+            ids: match channel {
+                Channel::Caller => self.utterances.0.clone(),
+                Channel::Agent => self.utterances.1.clone(),
+            },
         }
     }
 
@@ -620,7 +634,11 @@ impl Call {
                     self.play(Some(beep()), false);
                 }
                 engine::Action::StopRecording => self.close_voicemail(),
-                engine::Action::Queue { queue, skills } => {
+                engine::Action::Queue {
+                    queue,
+                    skills,
+                    overflow,
+                } => {
                     info!(%queue, ?skills, "queued for an agent");
                     let language = ivr.engine.language().to_string();
                     self.record.service = Some(ServiceRecord {
@@ -635,6 +653,7 @@ impl Call {
                         skills,
                         language,
                         agent: None,
+                        overflow,
                     });
                 }
                 engine::Action::Transfer { target } => {
@@ -682,6 +701,26 @@ impl Call {
         self.dirty = true;
     }
 
+    /// What a caller whose request found nobody waits for: anyone with the call's skills (not only
+    /// the agent a transfer named), for as long as it takes.
+    fn fallback_request(&self, req: Request) -> Request {
+        let service = self.record.service.as_ref();
+        let language = match &self.behaviour {
+            Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
+            Behaviour::LineTest(_) => req.language.clone(),
+        };
+        Request {
+            skills: match req.agent {
+                Some(_) => service.map(|s| s.skills.clone()).unwrap_or_default(),
+                None => req.skills,
+            },
+            language,
+            agent: None,
+            overflow: false,
+            ..req
+        }
+    }
+
     /// Asks routing for an agent.
     fn enqueue(&mut self, req: Request) {
         self.queued = true;
@@ -721,13 +760,19 @@ impl Call {
                 if self.legs.iter().any(|l| l.state == LegState::Connected) {
                     return; // a warm transfer nobody took: the agent keeps the caller
                 }
-                let (left, actions) = match &mut self.behaviour {
+                let by_ivr = match &mut self.behaviour {
                     Behaviour::Ivr(ivr) => ivr.engine.overflow(ivr_now(self.answered)),
-                    Behaviour::LineTest(_) => (true, Vec::new()),
+                    Behaviour::LineTest(_) => None,
                 };
-                self.apply_ivr(actions);
-                if !left && let Some(req) = self.request.clone() {
-                    self.enqueue(req);
+                match (by_ivr, self.request.clone()) {
+                    (Some(actions), _) => self.apply_ivr(actions),
+                    // A transfer nobody took, and the IVR has no way out: never a dead end, the
+                    // caller waits in the queue for whoever fits.
+                    (None, Some(req)) => {
+                        let fallback = self.fallback_request(req);
+                        self.enqueue(fallback);
+                    }
+                    (None, None) => {}
                 }
             }
         }
@@ -900,7 +945,7 @@ impl Call {
             &language,
             s.events.clone(),
             self.finals_tx.clone(),
-            self.answered.elapsed().as_millis() as u64,
+            self.stream_at(Channel::Agent),
         ) {
             Ok(stream) => self.agent_asr = Some(stream),
             Err(e) => warn!(error = %e, "no transcription of the agent's side"),
@@ -914,6 +959,11 @@ impl Call {
             .filter(|&i| self.legs[i].state == LegState::Connected)
             .collect();
         if connected.is_empty() {
+            // Between agents (a cold transfer) the agents' channel hears silence, so that its
+            // transcript's times stay the call's.
+            if let Some(asr) = self.agent_asr.as_mut() {
+                asr.push(&[0; FRAME]);
+            }
             return None;
         }
         let frames: Vec<[i16; FRAME]> = connected.iter().map(|&i| self.legs[i].pop()).collect();
@@ -936,6 +986,7 @@ impl Call {
         Some(all)
     }
 
+    /// A request from an agent's or supervisor's screen (transfer, recording pause).
     fn on_control(&mut self, control: Control) {
         match control {
             Control::Recording { paused, reason } => {
@@ -961,6 +1012,7 @@ impl Call {
                                 skills: Vec::new(),
                                 language: String::new(),
                                 agent: Some(a.clone()),
+                                overflow: true,
                             },
                         ),
                         TransferTarget::Queue(q) => (
@@ -971,6 +1023,7 @@ impl Call {
                                 skills: vec![q.clone()],
                                 language,
                                 agent: None,
+                                overflow: true,
                             },
                         ),
                     }

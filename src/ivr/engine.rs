@@ -58,6 +58,8 @@ pub enum Action {
     Queue {
         queue: String,
         skills: Vec<String>,
+        /// The queue node has an overflow: the caller may leave by it when nobody answers in time.
+        overflow: bool,
     },
     /// Send the caller to another SIP destination.
     Transfer {
@@ -282,24 +284,23 @@ impl Ivr {
         self.take()
     }
 
-    /// Nobody took the call in time: the caller goes to the queue's overflow node. Without one, the
-    /// caller keeps waiting (false: the call asks for an agent again).
-    pub fn overflow(&mut self, now: Now) -> (bool, Vec<Action>) {
+    /// Nobody took the call in time: the caller goes to the queue's overflow node. None when the IVR
+    /// has no overflow for the caller (no such node, or the IVR is done: a transfer nobody took).
+    pub fn overflow(&mut self, now: Now) -> Option<Vec<Action>> {
         self.now = now;
-        let overflow = match &self.state {
-            State::Queued { node, .. } => match self.node(node) {
-                Some(Node::Queue { overflow, .. }) => overflow.clone(),
-                _ => None,
-            },
-            _ => return (true, self.take()),
+        let State::Queued { node, .. } = &self.state else {
+            return None;
         };
-        let Some(next) = overflow else {
-            return (false, self.take());
+        let Some(Node::Queue {
+            overflow: Some(next), ..
+        }) = self.node(node).cloned()
+        else {
+            return None;
         };
         self.set_var("ivr_exit", "overflow".into(), false);
         self.stop_playing();
         self.enter(next);
-        (true, self.take())
+        Some(self.take())
     }
 
     /// An agent took the call: the IVR says nothing more.
@@ -673,7 +674,12 @@ impl Ivr {
             skills,
         };
         match node {
-            Node::Queue { queue, skills, .. } => {
+            Node::Queue {
+                queue,
+                skills,
+                overflow,
+                ..
+            } => {
                 self.record.outcome = Some(outcome("queue", Some(queue.clone()), skills.clone()));
                 self.emit(EventKind::CallQueued {
                     queue: queue.clone(),
@@ -682,7 +688,11 @@ impl Ivr {
                     path: self.record.path.iter().map(|s| s.node.clone()).collect(),
                     vars: self.record.vars.clone(),
                 });
-                self.actions.push(Action::Queue { queue, skills });
+                self.actions.push(Action::Queue {
+                    queue,
+                    skills,
+                    overflow: overflow.is_some(),
+                });
                 self.state = State::Queued {
                     node: id.to_string(),
                     next_announce: self.now.elapsed + QUEUE_REANNOUNCE,

@@ -80,6 +80,9 @@ pub struct Request {
     pub language: String,
     /// Only this agent (a transfer to a person); None: whoever fits.
     pub agent: Option<String>,
+    /// The caller has somewhere to go when nobody answers in time (`Output::Overflow`); false: the
+    /// caller waits, keeping their place, until an agent answers or they hang up.
+    pub overflow: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +92,7 @@ struct Waiting {
     skills: Vec<String>,
     language: String,
     agent: Option<String>,
+    overflow: bool,
     since: Instant,
     /// Agents who did not answer this call.
     tried: HashSet<String>,
@@ -260,6 +264,7 @@ impl Router {
             skills: req.skills,
             language: req.language,
             agent: req.agent,
+            overflow: req.overflow,
             since: now,
             tried: HashSet::new(),
             offer: None,
@@ -341,15 +346,19 @@ impl Router {
             .waiting
             .iter()
             .filter_map(|w| w.offer.as_ref().map(|(_, t)| *t));
-        let waits = self.waiting.iter().filter(|w| w.offer.is_none()).map(|w| {
-            let staffed = self.agents.values().any(|a| a.registered && Self::fits(a, w));
-            let wait = if staffed {
-                self.config.max_wait
-            } else {
-                self.config.unstaffed_wait
-            };
-            w.since + wait.min(self.config.max_wait)
-        });
+        let waits = self
+            .waiting
+            .iter()
+            .filter(|w| w.offer.is_none() && w.overflow)
+            .map(|w| {
+                let staffed = self.agents.values().any(|a| a.registered && Self::fits(a, w));
+                let wait = if staffed {
+                    self.config.max_wait
+                } else {
+                    self.config.unstaffed_wait
+                };
+                w.since + wait.min(self.config.max_wait)
+            });
         let wrap = self
             .agents
             .values()
@@ -391,7 +400,7 @@ impl Router {
     /// agent's phone is ringing for them: that offer settles first).
     fn overflow(&mut self, now: Instant) {
         let mut out = Vec::new();
-        for w in self.waiting.iter().filter(|w| w.offer.is_none()) {
+        for w in self.waiting.iter().filter(|w| w.offer.is_none() && w.overflow) {
             let waited = now.saturating_duration_since(w.since);
             let staffed = self.agents.values().any(|a| a.registered && Self::fits(a, w));
             let cause = if waited >= self.config.max_wait {

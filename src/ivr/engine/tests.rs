@@ -131,7 +131,7 @@ impl Call {
 
     fn queued(&self) -> Option<(String, Vec<String>)> {
         self.actions.iter().find_map(|a| match a {
-            Action::Queue { queue, skills } => Some((queue.clone(), skills.clone())),
+            Action::Queue { queue, skills, .. } => Some((queue.clone(), skills.clone())),
             _ => None,
         })
     }
@@ -569,4 +569,36 @@ fn a_queued_caller_hears_the_prompt_again_while_waiting() {
     c.wait(31.0);
     assert_eq!(c.heard().len(), before + 1);
     assert_eq!(c.heard().last().unwrap(), "Connecting you.");
+}
+
+#[test]
+fn a_queue_overflows_only_where_the_flow_says() {
+    let queued_overflow = |c: &Call| {
+        c.actions.iter().find_map(|a| match a {
+            Action::Queue { overflow, .. } => Some(*overflow),
+            _ => None,
+        })
+    };
+    // orders has no overflow: the caller waits, and the engine says so.
+    let mut c = Call::new(support());
+    c.done();
+    c.keys("1");
+    c.keys("123456#");
+    c.run(|i, n| i.lookup_done(Ok(json!({})), n));
+    c.done();
+    assert_eq!(queued_overflow(&c), Some(false));
+    let now = c.now();
+    assert!(c.ivr.overflow(now).is_none());
+
+    // billing overflows to the voicemail.
+    let mut v: serde_json::Value = serde_json::to_value(&*support()).unwrap();
+    v["nodes"]["billing"]["overflow"] = json!("closed");
+    let mut c = Call::new(flow(v));
+    c.done();
+    c.keys("2");
+    assert_eq!(queued_overflow(&c), Some(true));
+    c.run(|i, n| i.overflow(n).expect("the flow has an overflow"));
+    assert_eq!(c.path().last(), Some(&"closed"));
+    assert_eq!(c.heard().last().unwrap(), "Leave a message.");
+    assert_eq!(c.var("ivr_exit"), Some("overflow"));
 }

@@ -16,6 +16,7 @@ fn request(call: &str, queue: &str, skills: &[&str], language: &str) -> Request 
         skills: skills.iter().map(|s| s.to_string()).collect(),
         language: language.into(),
         agent: None,
+        overflow: true,
     }
 }
 
@@ -174,6 +175,35 @@ fn overflow_after_the_longest_wait_or_at_once_when_unstaffed() {
         }]
     );
     assert!(r.queues(t + cfg.max_wait).is_empty());
+
+    // A queue with nowhere to overflow to: that caller waits on, keeping their place.
+    let t2 = t + cfg.max_wait;
+    let stays = Request {
+        overflow: false,
+        ..request("c3", "billing", &["billing"], "en")
+    };
+    r.enqueue(stays, t2);
+    r.enqueue(request("c4", "billing", &["billing"], "en"), t2);
+    outputs(&mut r);
+    assert_eq!(r.poll_timeout(), Some(t2 + cfg.unstaffed_wait), "c4's wait only");
+    r.handle_timeout(t2 + cfg.unstaffed_wait);
+    let out = outputs(&mut r);
+    assert!(out.contains(&Output::Overflow {
+        call_id: "c4".into(),
+        queue: "billing".into(),
+        cause: "no-agents".into()
+    }));
+    let later = t2 + cfg.max_wait * 3;
+    r.handle_timeout(later);
+    let out = outputs(&mut r);
+    assert!(
+        out.iter().all(|o| !matches!(o, Output::Overflow { .. })),
+        "{out:?}"
+    );
+    let queues = r.queues(later);
+    assert_eq!(queues[0].waiting[0].call_id, "c3");
+    assert_eq!(queues[0].waiting[0].position, 1);
+    assert_eq!(r.poll_timeout(), None);
 }
 
 #[test]
