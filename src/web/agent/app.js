@@ -3,19 +3,26 @@
 // from the REST API on load and after a resync, then from the event stream; the page survives a reload
 // or a dropped connection without a gap or a duplicate.
 
-import { AuthError, api } from "./api.js";
+import { api } from "./api.js";
 import { renderAlerts, renderSentiment, renderSuggestions } from "./assist.js";
 import { CallLoader, CallState } from "./callstate.js";
 import { renderContext, renderOffer } from "./context.js";
 import { $, notice, showConnection, startCounters } from "./dom.js";
 import { callerNumber, clock, missedText, presenceLabel } from "./format.js";
-import { showSignIn, signOut } from "./signin.js";
+import { signedInPage, signOut } from "./signin.js";
 import { EventStream } from "./stream.js";
 import { TranscriptView } from "./transcript.js";
 import { TransferDialog } from "./transfer.js";
 import { Wrapup } from "./wrapup.js";
 
-const ROLES = ["agent", "supervisor", "admin"];
+const page = signedInPage({
+  roles: ["agent", "supervisor", "admin"],
+  page: "The agent console.",
+  refused: (me) => `${me.user} may not use the agent console.`,
+  enter,
+  leave,
+});
+const { guard } = page;
 /** sessionStorage: the last event seen and the call on screen, to finish a wrap-up after a reload. */
 const SAVED = "koe.agent";
 /** The phone's registration has no event: the agent's record is read again this often. */
@@ -82,28 +89,12 @@ function save(patch) {
 
 // ---- errors and sign-in --------------------------------------------------------------------------
 
-function handleError(e) {
-  if (e instanceof AuthError) {
-    state.stream?.stop();
-    clearInterval(state.refresh);
-    $("console-view").hidden = true;
-    $("account").hidden = true;
-    signIn("Your session has ended. Sign in again.");
-  } else {
-    notice(e?.message ?? String(e), "error");
-  }
-}
-
-const guard = (fn) => async (...args) => {
-  try {
-    await fn(...args);
-  } catch (e) {
-    handleError(e);
-  }
-};
-
-function signIn(message = null) {
-  showSignIn({ message, roles: ROLES, page: "The agent console.", onSignedIn: guard(enter) });
+/** The session ended: nothing of the console stays on screen or running. */
+function leave() {
+  state.stream?.stop();
+  clearInterval(state.refresh);
+  $("console-view").hidden = true;
+  $("account").hidden = true;
 }
 
 async function enter(user) {
@@ -350,17 +341,4 @@ $("logout").addEventListener("click", () => signOut());
 // ---- start ---------------------------------------------------------------------------------------
 
 startCounters(clock);
-(async () => {
-  let user;
-  try {
-    user = await api.me();
-  } catch (e) {
-    signIn(e instanceof AuthError ? null : e.message);
-    return;
-  }
-  if (!ROLES.includes(user.role)) {
-    signIn(`${user.user} may not use the agent console.`);
-    return;
-  }
-  await guard(enter)(user);
-})();
+page.start();

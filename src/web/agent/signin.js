@@ -2,7 +2,7 @@
 // HttpOnly cookie koe sets; the page never sees the password again after sending it.
 
 import { AuthError, ApiError, api } from "./api.js";
-import { $, el } from "./dom.js";
+import { $, el, notice } from "./dom.js";
 import { aRole } from "./format.js";
 
 /**
@@ -71,4 +71,41 @@ export async function signOut() {
   sessionStorage.clear();
   await api.logout().catch(() => {});
   location.replace(location.pathname);
+}
+
+/**
+ * The signed-in life of a page (`roles` may use it). `start()` asks who is signed in and calls
+ * `enter(me)`, or shows the form (with `refused(me)`, the reason, for someone of another role).
+ * `guard(fn)` wraps a handler: an ended session hides the page (`leave()`) and brings the form back;
+ * any other failure is shown as a notice.
+ */
+export function signedInPage({ roles, page, refused, enter, leave }) {
+  const guard = (fn) => async (...args) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      if (e instanceof AuthError) {
+        leave();
+        signIn("Your session has ended. Sign in again.");
+      } else {
+        notice(e?.message ?? String(e), "error");
+      }
+    }
+  };
+  const signIn = (message = null) => showSignIn({ message, roles, page, onSignedIn: guard(enter) });
+  async function start() {
+    let me;
+    try {
+      me = await api.me();
+    } catch (e) {
+      signIn(e instanceof AuthError ? null : e.message);
+      return;
+    }
+    if (!roles.includes(me.role)) {
+      signIn(refused(me));
+      return;
+    }
+    await guard(enter)(me);
+  }
+  return { guard, start };
 }

@@ -3,17 +3,24 @@
 // transcript, drawn by the agent console's own modules. The overview comes from the REST API on load
 // and after a resync, then follows the event stream.
 
-import { AuthError, api } from "/agent/api.js";
+import { api } from "/agent/api.js";
 import { renderAlerts, renderSentiment } from "/agent/assist.js";
 import { CallLoader, CallState } from "/agent/callstate.js";
-import { $, counter, el, notice, showConnection, startCounters } from "/agent/dom.js";
+import { $, counter, el, showConnection, startCounters } from "/agent/dom.js";
 import { aRole, callStateLabel, callerNumber, clock, mood, presenceLabel, signed } from "/agent/format.js";
-import { showSignIn, signOut } from "/agent/signin.js";
+import { signedInPage, signOut } from "/agent/signin.js";
 import { EventStream } from "/agent/stream.js";
 import { TranscriptView } from "/agent/transcript.js";
 import { Overview } from "./overview.js";
 
-const ROLES = ["supervisor", "admin"];
+const page = signedInPage({
+  roles: ["supervisor", "admin"],
+  page: "Supervisors and admins.",
+  refused: (me) => `${me.user} is ${aRole(me.role)}; this view is for supervisors and admins.`,
+  enter,
+  leave,
+});
+const { guard } = page;
 
 const state = {
   overview: null,
@@ -25,27 +32,11 @@ const state = {
 const loader = new CallLoader((id) => api.context(id));
 const transcript = new TranscriptView($("watch-transcript"), $("watch-latest"));
 
-function handleError(e) {
-  if (e instanceof AuthError) {
-    state.stream?.stop();
-    $("board").hidden = true;
-    $("account").hidden = true;
-    signIn("Your session has ended. Sign in again.");
-  } else {
-    notice(e?.message ?? String(e), "error");
-  }
-}
-
-const guard = (fn) => async (...args) => {
-  try {
-    await fn(...args);
-  } catch (e) {
-    handleError(e);
-  }
-};
-
-function signIn(message = null) {
-  showSignIn({ message, roles: ROLES, page: "Supervisors and admins.", onSignedIn: guard(enter) });
+/** The session ended: the board goes. */
+function leave() {
+  state.stream?.stop();
+  $("board").hidden = true;
+  $("account").hidden = true;
 }
 
 async function enter(user) {
@@ -217,17 +208,4 @@ $("watch-close").addEventListener("click", () => {
 $("logout").addEventListener("click", () => signOut());
 
 startCounters(clock);
-(async () => {
-  let user;
-  try {
-    user = await api.me();
-  } catch (e) {
-    signIn(e instanceof AuthError ? null : e.message);
-    return;
-  }
-  if (!ROLES.includes(user.role)) {
-    signIn(`${user.user} is ${aRole(user.role)}; this view is for supervisors and admins.`);
-    return;
-  }
-  await guard(enter)(user);
-})();
+page.start();
