@@ -183,7 +183,7 @@ fn an_unanswered_phone_passes_the_call_to_the_next_agent_and_the_audio_is_bridge
         &bob_audio,
         true,
     );
-    let events = follow_events(koe.http_addr(), Duration::from_secs(90));
+    let events = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(90));
     // The caller speaks from 6 s on, when bob is on the line.
     let caller_audio = delayed_speech(dir.path(), "caller.wav", &cached_audio("jfk-8k.wav"), 6.0, 25.0);
     let mut caller = Baresip::start(&caller_audio);
@@ -287,7 +287,7 @@ fn nobody_with_the_skill_means_the_overflow() {
         &quiet,
         true,
     );
-    let events = follow_events(koe.http_addr(), Duration::from_secs(60));
+    let events = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(60));
     Sipp::new("wait_for_bye.xml", koe.sip_addr())
         .timeout(40)
         .run()
@@ -349,7 +349,7 @@ fn language_decides_and_cold_and_warm_transfers_carry_the_call() {
         &quiet,
         true,
     );
-    let events = follow_events(koe.http_addr(), Duration::from_secs(120));
+    let events = follow_events(koe.http_addr(), koe.admin_token(), Duration::from_secs(120));
     let caller_audio = delayed_speech(dir.path(), "caller.wav", &cached_audio("jfk-8k.wav"), 1.0, 40.0);
     let mut caller = Baresip::start(&caller_audio);
     caller.dial(koe.sip_addr());
@@ -474,11 +474,35 @@ fn language_decides_and_cold_and_warm_transfers_carry_the_call() {
     caller.command("/hangup");
     events_until(&events, &mut seen, Duration::from_secs(10), is("CallEnded", ""));
     let record = koe.wait_call_closed(&call_id, Duration::from_secs(10));
-    // One paused span of about two seconds.
+    // One paused span of about two seconds, and the recording holds silence there, speech around it;
+    // the recording covers the whole call, transfers included.
     assert_eq!(record.recording_pauses.len(), 1, "{:?}", record.recording_pauses);
     let (from, to) = record.recording_pauses[0];
     let to = to.expect("the pause ended");
     assert!((1800..=3500).contains(&(to - from)), "{from}..{to}");
+    let caller_side = read_channel(&koe.recording(&record), 0);
+    let answered_ms = (record.ended_at_ms.unwrap() - record.answered_at_ms.unwrap()) as f64;
+    let recorded_ms = caller_side.samples.len() as f64 / 8.0;
+    assert!(
+        (recorded_ms - answered_ms).abs() < 1500.0,
+        "recorded {recorded_ms} ms of a call answered for {answered_ms} ms"
+    );
+    // (The phones answer at once, so the call is short: the spans stop at the recording's end.)
+    let span = |a: u64, b: u64| {
+        let end = caller_side.samples.len();
+        Mono {
+            rate: caller_side.rate,
+            samples: caller_side.samples[(a as usize * 8).min(end)..(b as usize * 8).min(end)].to_vec(),
+        }
+    };
+    let paused = span(from + 100, to - 100).rms();
+    let around = span(from.saturating_sub(2000), from)
+        .rms()
+        .max(span(to, to + 2000).rms());
+    assert!(
+        paused < 1e-4 && around > 0.01,
+        "paused {paused}, around it {around}"
+    );
     let service = record.service.unwrap();
     assert_eq!(service.agent.as_deref(), Some("ann"));
     assert_eq!(service.transfers.len(), 2);
