@@ -74,7 +74,7 @@ pub fn clean(text: &str) -> Option<String> {
 /// how a fitted encoder context typically loops on a short clip. Real speech can do this, so it only
 /// triggers a retry with a wider context, never a rejection.
 pub fn is_doubled(text: &str) -> bool {
-    doubled_unit(&normalized_words(text)).is_some()
+    doubled_unit(&loop_words(normalized_words(text))).is_some()
 }
 
 /// The length of the phrase (2+ words) that the whole text repeats, if it is one.
@@ -87,6 +87,17 @@ fn doubled_unit(words: &[String]) -> Option<usize> {
 
 fn normalized_words(text: &str) -> Vec<String> {
     normalize(text).split_whitespace().map(str::to_string).collect()
+}
+
+/// `words` as loops are looked for in them: each number is unlike any other, since numbers read out
+/// repeat for real ("4,111,111,111" is the words 4 111 111 111).
+fn loop_words(mut words: Vec<String>) -> Vec<String> {
+    for (i, w) in words.iter_mut().enumerate() {
+        if w.chars().all(|c| c.is_ascii_digit()) {
+            *w = format!("#{i}");
+        }
+    }
+    words
 }
 
 /// Where the earliest loop in `items` begins repeating: the index of the second occurrence of a unit of
@@ -127,12 +138,18 @@ fn char_loop(chars: &[char]) -> Option<usize> {
 }
 
 fn spaceless_chars(text: &str) -> Vec<char> {
-    text.chars().filter(|c| !c.is_whitespace()).collect()
+    text.chars().filter(|&c| in_char_loop(c)).collect()
+}
+
+/// The characters a loop inside a word is looked for in. Not digits and their separators: numbers read
+/// out repeat them for real ("4111 1111 1111 1111", "1,000,000").
+fn in_char_loop(c: char) -> bool {
+    !c.is_whitespace() && !c.is_ascii_digit() && !c.is_ascii_punctuation()
 }
 
 /// True when some run of 1–8 words repeats back to back: 4+ times for single words, 3+ for phrases.
 pub fn is_repetitive(text: &str) -> bool {
-    word_loop(&normalized_words(text)).is_some() || char_loop(&spaceless_chars(text)).is_some()
+    word_loop(&loop_words(normalized_words(text))).is_some() || char_loop(&spaceless_chars(text)).is_some()
 }
 
 /// The text up to where it starts to loop (the first occurrence of the repeated phrase kept), or `None`
@@ -149,12 +166,13 @@ pub fn cut_loop(text: &str) -> Option<String> {
             token_of.push(i);
         }
     }
+    let words = loop_words(words);
     if let Some(cut) = word_loop(&words).or_else(|| doubled_unit(&words)) {
         return Some(tokens[..token_of[cut]].join(" "));
     }
     let cut = char_loop(&spaceless_chars(text))?;
-    // Back to an index in `text`: the cut-th non-space character.
-    let (at, _) = text.char_indices().filter(|(_, c)| !c.is_whitespace()).nth(cut)?;
+    // Back to an index in `text`: the cut-th character of those looked at.
+    let (at, _) = text.char_indices().filter(|&(_, c)| in_char_loop(c)).nth(cut)?;
     Some(text[..at].trim().to_string())
 }
 
@@ -201,6 +219,10 @@ mod tests {
             "ask what you can do for your country and ask what your country can do"
         ));
         assert!(!is_repetitive("no, no, no, I said the other account"));
+        // Numbers read out repeat their digits for real.
+        assert!(!is_repetitive("My card number is 4111 1111 1111 1111."));
+        assert!(!is_repetitive("It was 1,000,000 yen, not 100,000."));
+        assert!(!is_repetitive(" My car number is 4,111,111,111,111,111,111,111"));
         assert!(is_doubled(" rear left. Rear left."));
         assert!(!is_doubled("five five"));
         assert_eq!(
