@@ -164,6 +164,12 @@ pub enum EventKind {
         reason: String,
     },
     RecordingResumed,
+    /// A span already recorded was silenced (`reason` `card-number`: one was read out there).
+    RecordingRedacted {
+        from_ms: u64,
+        to_ms: u64,
+        reason: String,
+    },
     /// The suggested next actions for the agent now, best first (replaces the previous list).
     Suggestion {
         suggestions: Vec<crate::assist::Suggestion>,

@@ -39,6 +39,11 @@ pub fn mask_card_numbers(text: &str) -> (String, bool) {
     (mask_runs(text, &runs), true)
 }
 
+/// Whether [`mask_card_numbers`] hid a card number in this text.
+pub fn is_masked(text: &str) -> bool {
+    text.contains(MASK)
+}
+
 /// Whether the text ends in a run of digits that may be the start of a card number being read out (at
 /// least [`CARD_START_DIGITS`] so far), so that the recording can be paused before the rest is said.
 pub fn looks_like_card_start(text: &str) -> bool {

@@ -25,7 +25,7 @@ mod text;
 
 pub use alerts::{Alert, Severity};
 pub use knowledge::{Intent, Knowledge, KnowledgeError, Sources};
-pub use mask::{CARD_MIN_DIGITS, CARD_START_DIGITS, looks_like_card_start, mask_card_numbers};
+pub use mask::{CARD_MIN_DIGITS, CARD_START_DIGITS, is_masked, looks_like_card_start, mask_card_numbers};
 pub use retrieve::{RetrievalOptions, Retriever, Scored, Unit};
 pub use suggest::{DataItem, SHOW_CONFIDENCE, Suggestion};
 pub use summary::{Summary, SummaryInput, WrapUp, summarise};

@@ -35,6 +35,8 @@ const FRAME_MS: u64 = 20;
 /// A tick handled this much after its deadline counts as a late frame.
 const LATE: Duration = Duration::from_millis(10);
 const RTCP_INTERVAL_TICKS: u64 = 250;
+/// How much around an utterance with a card number is silenced: VAD edges are not exact.
+const REDACT_MARGIN_MS: u64 = 300;
 
 pub struct Setup {
     pub call_id: String,
@@ -518,6 +520,12 @@ impl Call {
 
     /// A final transcript: stored, and heard by the IVR (a spoken menu choice).
     fn on_final(&mut self, f: FinalTranscript) {
+        if crate::assist::is_masked(&f.text) {
+            self.redact(
+                f.start_ms.saturating_sub(REDACT_MARGIN_MS),
+                f.end_ms + REDACT_MARGIN_MS,
+            );
+        }
         let text = f.text.clone();
         let caller = f.channel == Channel::Caller;
         let _ = self.shared.finals.send(f);
@@ -1054,6 +1062,34 @@ impl Call {
                 self.enqueue(req);
             }
         }
+    }
+
+    /// PCI after the fact: a card number was read out between `from_ms` and `to_ms` (call time), which
+    /// the recording already holds; that span is silenced and kept with the pauses.
+    fn redact(&mut self, from_ms: u64, to_ms: u64) {
+        let Some(rec) = &self.recorder else { return };
+        let ms = Duration::from_millis;
+        if let Err(e) = rec.redact(ms(from_ms), ms(to_ms)) {
+            warn!(error = %e, "could not silence a card number in the recording");
+            return;
+        }
+        info!(from_ms, to_ms, "card number silenced in the recording");
+        let spans = &mut self.record.recording_pauses;
+        // In order of start, but a pause still open stays last (`pause_changed` closes the last one).
+        let mut at = spans.partition_point(|(start, _)| *start <= from_ms);
+        if spans.last().is_some_and(|(_, end)| end.is_none()) {
+            at = at.min(spans.len() - 1);
+        }
+        spans.insert(at, (from_ms, Some(to_ms)));
+        self.dirty = true;
+        self.shared.events.publish(
+            &self.id,
+            EventKind::RecordingRedacted {
+                from_ms,
+                to_ms,
+                reason: "card-number".into(),
+            },
+        );
     }
 
     /// The IVR's sensitive collect pauses the recording by itself.

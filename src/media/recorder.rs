@@ -20,6 +20,10 @@ const MAX_DATA_BYTES: u64 = u32::MAX as u64 - 4096;
 /// An open call recording.
 pub struct Recorder {
     wav: hound::WavWriter<File>,
+    /// A second handle on the file, for positional writes over audio already written (`redact`).
+    file: File,
+    /// Offset of the first audio byte.
+    data_start: u64,
     channels: u16,
     /// Sample frames (one caller + one koe sample) written so far.
     frames: u64,
@@ -46,8 +50,14 @@ impl Recorder {
         // Unbuffered on purpose: each frame is one write below, and nothing waits in user space.
         let mut wav = hound::WavWriter::new(File::create(path)?, spec).map_err(to_io)?;
         wav.flush().map_err(to_io)?;
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let mut head = Vec::new();
+        (&file).take(HEAD_LIMIT).read_to_end(&mut head)?;
+        let data_start = Layout::parse(&head)?.data_start;
         Ok(Recorder {
             wav,
+            file,
+            data_start,
             channels,
             frames: 0,
             frames_at_flush: 0,
@@ -93,6 +103,23 @@ impl Recorder {
         if self.frames - self.frames_at_flush >= FLUSH_EVERY {
             self.wav.flush().map_err(to_io)?;
             self.frames_at_flush = self.frames;
+        }
+        Ok(())
+    }
+
+    /// Silences every channel between `from` and `to` of what is written so far: a card number read out
+    /// there, found only once its transcript is final.
+    pub fn redact(&self, from: Duration, to: Duration) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let frame = |d: Duration| (d.as_millis() as u64 * u64::from(SAMPLE_RATE) / 1000).min(self.frames);
+        let block = 2 * u64::from(self.channels);
+        let (mut at, end) = (frame(from) * block, frame(to) * block);
+        let zeros = [0u8; 64 * 1024];
+        while at < end {
+            let n = (end - at).min(zeros.len() as u64);
+            self.file
+                .write_all_at(&zeros[..n as usize], self.data_start + at)?;
+            at += n;
         }
         Ok(())
     }
@@ -279,6 +306,34 @@ mod tests {
         let mut f = OpenOptions::new().write(true).open(path).expect("open");
         f.seek(SeekFrom::Start(at)).expect("seek");
         f.write_all(&value.to_le_bytes()).expect("write");
+    }
+
+    #[test]
+    fn a_redacted_span_is_silent_and_the_rest_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.wav");
+        let mut rec = Recorder::create(&path).expect("create");
+        for n in 0..50 {
+            let (c, k) = frame(n);
+            rec.write_frame(&c, &k).expect("write");
+        }
+        // 0.2–0.5 s, and a span running past what is written (only the written part changes).
+        rec.redact(Duration::from_millis(200), Duration::from_millis(500))
+            .expect("redact");
+        rec.redact(Duration::from_millis(900), Duration::from_secs(60))
+            .expect("redact past the end");
+        for n in 50..60 {
+            let (c, k) = frame(n);
+            rec.write_frame(&c, &k).expect("write");
+        }
+        rec.finish().expect("finish");
+        let (_, samples) = read_back(&path);
+        let mut want = expected(60);
+        // Stereo: 16 samples a millisecond.
+        want[200 * 16..500 * 16].fill(0);
+        want[900 * 16..1000 * 16].fill(0);
+        assert_eq!(samples.len(), want.len());
+        assert!(samples == want, "only the redacted spans are silent");
     }
 
     #[test]

@@ -78,8 +78,8 @@ pub struct CallRecord {
     pub ivr: Option<IvrRecord>,
     /// Queue, offers to agents, the agent who took it, transfers; None for calls never queued.
     pub service: Option<ServiceRecord>,
-    /// Spans of the call (ms since the answer; the end None while paused) when the recording was paused
-    /// (PCI: a card number being read out).
+    /// Spans of the call (ms since the answer; the end None while paused) that the recording holds as
+    /// silence (PCI: paused while a card number was read out, or silenced once its transcript showed one).
     pub recording_pauses: Vec<(u64, Option<u64>)>,
 }
 

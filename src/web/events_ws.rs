@@ -349,6 +349,7 @@ mod tests {
             "LanguageChanged",
             "QueuePosition",
             "RecordingPaused",
+            "RecordingRedacted",
             "RecordingResumed",
             "SentimentChanged",
             "Suggestion",
