@@ -82,26 +82,63 @@ impl Phrase {
         Phrase::Words(words)
     }
 
-    /// The words of `norm` (normalised text) that match, as said.
+    /// The words of `norm` (normalised text) that match, as said; not where the caller says they do
+    /// not mean it ("I don't want to cancel", "解約はしません").
     fn find(&self, norm: &str) -> Option<String> {
         match self {
-            Phrase::Unspaced(p) => norm.replace(' ', "").contains(p.as_str()).then(|| p.clone()),
+            Phrase::Unspaced(p) => {
+                let text = norm.replace(' ', "");
+                text.match_indices(p.as_str())
+                    .any(|(at, _)| !negated_after(&text[at + p.len()..]))
+                    .then(|| p.clone())
+            }
             Phrase::Words(pattern) => {
                 let words: Vec<&str> = norm.split(' ').collect();
                 (0..(words.len() + 1).saturating_sub(pattern.len()))
                     .find(|&i| {
-                        pattern.iter().zip(&words[i..]).all(|((p, prefix), w)| {
+                        let matches = pattern.iter().zip(&words[i..]).all(|((p, prefix), w)| {
                             if *prefix {
                                 w.starts_with(p.as_str())
                             } else {
                                 w == p
                             }
-                        })
+                        });
+                        matches && !negated_before(&words[i.saturating_sub(NEGATION_REACH)..i])
                     })
                     .map(|i| words[i..i + pattern.len()].join(" "))
             }
         }
     }
+}
+
+/// How many words before an English phrase a negation still applies to it ("don't want to cancel").
+const NEGATION_REACH: usize = 3;
+
+/// Whether one of `before` (the words just before a phrase) negates it.
+fn negated_before(before: &[&str]) -> bool {
+    const NEGATIONS: [&str; 8] = [
+        "not", "never", "without", "dont", "doesnt", "didnt", "wont", "isnt",
+    ];
+    before.iter().any(|w| {
+        let w = w.replace(['\'', '’'], "");
+        NEGATIONS.contains(&w.as_str())
+    })
+}
+
+/// Whether the Japanese text right after a phrase negates it (解約はしません, キャンセルしたくない): the
+/// verb comes after. "できない" (cannot) is not a negation of the wish.
+fn negated_after(after: &str) -> bool {
+    const NEGATIONS: [&str; 8] = [
+        "しない",
+        "しません",
+        "したくない",
+        "はしない",
+        "はしません",
+        "はしたくない",
+        "じゃない",
+        "ではない",
+    ];
+    NEGATIONS.iter().any(|n| after.starts_with(n))
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +341,25 @@ mod tests {
         assert_eq!(
             fire(&mut a, Channel::Caller, Final, 3, "責任者を出してください"),
             ["supervisor_request:3:責任者"]
+        );
+        // Said not to be meant: no alert.
+        let mut a = Alerter::default();
+        for text in [
+            "I don't want to cancel, I just want to know the date.",
+            "I'm not going to cancel.",
+            "解約はしません。",
+            "キャンセルしたくないです。",
+        ] {
+            assert!(fire(&mut a, Channel::Caller, Final, 1, text).is_empty(), "{text}");
+        }
+        assert_eq!(
+            fire(&mut a, Channel::Caller, Final, 2, "No, cancel it, I'm not happy."),
+            ["cancellation:2:cancel"]
+        );
+        let mut a = Alerter::default();
+        assert_eq!(
+            fire(&mut a, Channel::Caller, Final, 1, "解約できないんですか"),
+            ["cancellation:1:解約"]
         );
         // "Sue" the name is not a threat; "sue you" is.
         let mut a = Alerter::default();
