@@ -209,17 +209,11 @@ fn perform(
                 TranscriptKind::Partial => text,
             };
             let (start_ms, end_ms) = (start_ms + ctx.at.offset_ms, end_ms + ctx.at.offset_ms);
-            let utterance_id = match kind {
-                TranscriptKind::Final => ids.remove(&utterance_id),
-                TranscriptKind::Partial => ids.get(&utterance_id).copied(),
+            let policy_id = utterance_id;
+            let utterance_id = *ids.entry(policy_id).or_insert_with(|| ctx.at.ids.take());
+            if kind == TranscriptKind::Final {
+                ids.remove(&policy_id);
             }
-            .unwrap_or_else(|| {
-                let id = ctx.at.ids.take();
-                if kind == TranscriptKind::Partial {
-                    ids.insert(utterance_id, id);
-                }
-                id
-            });
             if kind == TranscriptKind::Final && !text.is_empty() {
                 let _ = ctx.finals.send(FinalTranscript {
                     call_id: ctx.call_id.clone(),

@@ -162,7 +162,7 @@ struct Call {
     agent_asr: Option<AsrStream>,
     /// Each channel's utterance ids, over all the streams it has.
     utterances: (UtteranceIds, UtteranceIds),
-    /// What the call asked routing for last (asked again when a queue has no overflow).
+    /// What the call asked routing for last (its fallback when nobody takes a transfer).
     request: Option<Request>,
     behaviour: Behaviour,
     /// The record changed in a way worth saving before the call ends (the IVR queued the caller).
@@ -311,10 +311,9 @@ impl Call {
         );
         self.save().await;
         info!(codec = self.media.codec_name, remote = ?self.media.remote, "answered");
-        let language = match &self.behaviour {
-            Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
-            Behaviour::LineTest(_) => s.config.asr.language.clone(),
-        };
+        let language = self
+            .ivr_language()
+            .unwrap_or_else(|| s.config.asr.language.clone());
         self.open_asr(&language);
         match &mut self.behaviour {
             Behaviour::LineTest(demo) => {
@@ -347,6 +346,14 @@ impl Call {
         ) {
             Ok(stream) => self.asr = Some(stream),
             Err(e) => warn!(error = %e, language, "no live transcription for this call"),
+        }
+    }
+
+    /// The caller's language as the IVR knows it (None for the line test).
+    fn ivr_language(&self) -> Option<String> {
+        match &self.behaviour {
+            Behaviour::Ivr(ivr) => Some(ivr.engine.language().to_string()),
+            Behaviour::LineTest(_) => None,
         }
     }
 
@@ -713,10 +720,7 @@ impl Call {
     /// the agent a transfer named), for as long as it takes.
     fn fallback_request(&self, req: Request) -> Request {
         let service = self.record.service.as_ref();
-        let language = match &self.behaviour {
-            Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
-            Behaviour::LineTest(_) => req.language.clone(),
-        };
+        let language = self.ivr_language().unwrap_or_else(|| req.language.clone());
         Request {
             skills: match req.agent {
                 Some(_) => service.map(|s| s.skills.clone()).unwrap_or_default(),
@@ -943,10 +947,9 @@ impl Call {
         if self.agent_asr.is_some() {
             return;
         }
-        let language = match &self.behaviour {
-            Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
-            Behaviour::LineTest(_) => s.config.asr.language.clone(),
-        };
+        let language = self
+            .ivr_language()
+            .unwrap_or_else(|| s.config.asr.language.clone());
         match engine.open_stream_at(
             &self.id,
             Channel::Agent,
@@ -1007,10 +1010,7 @@ impl Call {
                     let queue = current
                         .map(|s| s.queue.clone())
                         .unwrap_or_else(|| "general".into());
-                    let language = match &self.behaviour {
-                        Behaviour::Ivr(ivr) => ivr.engine.language().to_string(),
-                        Behaviour::LineTest(_) => String::new(),
-                    };
+                    let language = self.ivr_language().unwrap_or_default();
                     match &to {
                         TransferTarget::Agent(a) => (
                             format!("agent:{a}"),

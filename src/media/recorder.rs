@@ -292,13 +292,18 @@ mod tests {
             .collect()
     }
 
-    /// Writes `frames` frames and leaves the file as a SIGKILL would: no finalize, no destructor.
-    fn record_and_kill(path: &Path, frames: usize) {
-        let mut rec = Recorder::create(path).expect("create");
-        for n in 0..frames {
+    /// Writes the pattern's frames `range`.
+    fn write_frames(rec: &mut Recorder, range: std::ops::Range<usize>) {
+        for n in range {
             let (c, k) = frame(n);
             rec.write_frame(&c, &k).expect("write");
         }
+    }
+
+    /// Writes `frames` frames and leaves the file as a SIGKILL would: no finalize, no destructor.
+    fn record_and_kill(path: &Path, frames: usize) {
+        let mut rec = Recorder::create(path).expect("create");
+        write_frames(&mut rec, 0..frames);
         std::mem::forget(rec);
     }
 
@@ -313,19 +318,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.wav");
         let mut rec = Recorder::create(&path).expect("create");
-        for n in 0..50 {
-            let (c, k) = frame(n);
-            rec.write_frame(&c, &k).expect("write");
-        }
+        write_frames(&mut rec, 0..50);
         // 0.2–0.5 s, and a span running past what is written (only the written part changes).
         rec.redact(Duration::from_millis(200), Duration::from_millis(500))
             .expect("redact");
         rec.redact(Duration::from_millis(900), Duration::from_secs(60))
             .expect("redact past the end");
-        for n in 50..60 {
-            let (c, k) = frame(n);
-            rec.write_frame(&c, &k).expect("write");
-        }
+        write_frames(&mut rec, 50..60);
         rec.finish().expect("finish");
         let (_, samples) = read_back(&path);
         let mut want = expected(60);
@@ -341,10 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("calls/2024/a.wav");
         let mut rec = Recorder::create(&path).expect("create makes parent dirs");
-        for n in 0..60 {
-            let (c, k) = frame(n);
-            rec.write_frame(&c, &k).expect("write");
-        }
+        write_frames(&mut rec, 0..60);
         assert_eq!(rec.finish().expect("finish"), Duration::from_millis(1200));
 
         let (spec, samples) = read_back(&path);

@@ -557,14 +557,20 @@ fn a_failed_transfer_reaches_a_human_here() {
     assert_eq!(c.var("transfer_error"), Some("the transfer target answered 486"));
 }
 
-#[test]
-fn a_queued_caller_hears_the_prompt_again_while_waiting() {
+/// A caller who keyed their way to the orders queue (order number 123456, the lookup found nothing).
+fn queued_for_orders() -> Call {
     let mut c = Call::new(support());
     c.done();
     c.keys("1");
     c.keys("123456#");
     c.run(|i, n| i.lookup_done(Ok(json!({})), n));
     c.done();
+    c
+}
+
+#[test]
+fn a_queued_caller_hears_the_prompt_again_while_waiting() {
+    let mut c = queued_for_orders();
     let before = c.heard().len();
     c.wait(31.0);
     assert_eq!(c.heard().len(), before + 1);
@@ -580,12 +586,7 @@ fn a_queue_overflows_only_where_the_flow_says() {
         })
     };
     // orders has no overflow: the caller waits, and the engine says so.
-    let mut c = Call::new(support());
-    c.done();
-    c.keys("1");
-    c.keys("123456#");
-    c.run(|i, n| i.lookup_done(Ok(json!({})), n));
-    c.done();
+    let mut c = queued_for_orders();
     assert_eq!(queued_overflow(&c), Some(false));
     let now = c.now();
     assert!(c.ivr.overflow(now).is_none());
