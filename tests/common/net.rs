@@ -20,8 +20,12 @@ fn reserve(len: u16, tcp: bool) -> u16 {
     let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
     let mut cursor = next.unwrap_or_else(|| rand::random::<u16>() % span);
     for _ in 0..span / len {
+        // A block that would run past the pool's end starts over at its beginning.
+        if cursor + len > span {
+            cursor = 0;
+        }
         let start = POOL.start + cursor;
-        cursor = (cursor + len) % (span - len);
+        cursor += len;
         let free = (start..start + len).all(|p| {
             UdpSocket::bind(("127.0.0.1", p)).is_ok() && (!tcp || TcpListener::bind(("127.0.0.1", p)).is_ok())
         });
